@@ -1,0 +1,38 @@
+"""geoapp: representatives snap street problems, the city fixes them."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from .config import PROJECT_ROOT, Settings
+from .db import Database
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings()
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(Path(__file__).parent / "static"),
+    )
+    app.config.update(settings.as_flask_config())
+    app.extensions["geoapp_db"] = Database(settings.database_url)
+
+    from flask_wtf.csrf import CSRFProtect
+
+    csrf = CSRFProtect(app)
+
+    from .web import api, assets, close_session, i18n, maps
+
+    app.teardown_appcontext(close_session)
+    i18n.init_app(app)
+    app.register_blueprint(assets.bp)
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)  # the API authenticates by bearer key, not by cookie, so CSRF cannot reach it
+    app.register_blueprint(maps.bp)
+
+    from .cli import register_commands
+
+    register_commands(app)
+    return app

@@ -1,0 +1,124 @@
+"""The `geoapp` command: Flask's CLI plus db, gis, demo and users subcommands."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup
+
+from .config import PROJECT_ROOT
+
+
+def _db():
+    return current_app.extensions["geoapp_db"]
+
+
+def alembic_config(database_url: str):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    cfg.attributes["database_url"] = database_url
+    return cfg
+
+
+db_cli = click.Group("db", help="Database schema (Alembic migrations).")
+
+
+@db_cli.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str):
+    """Apply migrations up to REVISION (default: head)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(current_app.config["GEOAPP"].database_url), revision)
+    click.echo(f"database at {revision}")
+
+
+@db_cli.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str):
+    """Revert migrations down to REVISION (e.g. base)."""
+    from alembic import command
+
+    command.downgrade(alembic_config(current_app.config["GEOAPP"].database_url), revision)
+
+
+gis_cli = click.Group("gis", help="City data in gis_data/.")
+
+
+@gis_cli.command("load")
+@click.argument("directory", default=str(PROJECT_ROOT / "gis_data"), type=click.Path(file_okay=False))
+def gis_load(directory: str):
+    """Validate DIRECTORY (default gis_data/) and load it in one transaction."""
+    from .gis.loader import load_city_data
+    from .gis.validate import GisDataError
+
+    try:
+        with _db().transaction() as session:
+            counts = load_city_data(session, Path(directory), current_app.config["GEOAPP"].city_bbox)
+    except GisDataError as exc:
+        raise click.ClickException(f"refused, nothing loaded: {exc}") from None
+    click.echo(f"loaded {directory}: " + (counts.summary() if counts.changed else "already up to date"))
+
+
+demo_cli = click.Group("demo", help="Demo users and reports.")
+
+
+@demo_cli.command("load")
+@click.option("--reports", default=300, show_default=True, help="How many demo reports to create.")
+@click.option("--seed", default=2024, show_default=True)
+def demo_load(reports: int, seed: int):
+    """Create users rep01…rep29, dispatcher, admin and demo reports (once; a second run does nothing)."""
+    from .demo import load_demo
+
+    with _db().transaction() as session:
+        message = load_demo(session, current_app.config["GEOAPP"], n_reports=reports, seed=seed)
+    click.echo(message)
+
+
+users_cli = click.Group("users", help="User accounts.")
+
+
+@users_cli.command("api-key")
+@click.argument("username")
+def users_api_key(username: str):
+    """Issue a new API key for USERNAME and print it (only a hash is stored; the old key stops working)."""
+    from .domain.accounts import issue_api_key
+
+    try:
+        with _db().transaction() as session:
+            key = issue_api_key(session, username)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(key)
+
+
+@users_cli.command("set-password")
+@click.argument("username")
+@click.password_option()
+def users_set_password(username: str, password: str):
+    """Set the web sign-in password of USERNAME."""
+    from .domain.accounts import set_password
+
+    try:
+        with _db().transaction() as session:
+            set_password(session, username, password)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"password set for {username}")
+
+
+def register_commands(app: Flask) -> None:
+    for group in (db_cli, gis_cli, demo_cli, users_cli):
+        app.cli.add_command(group)
+
+
+def _create_app():
+    from . import create_app
+
+    return create_app()
+
+
+main = FlaskGroup(create_app=_create_app, help="geoapp: representatives snap, the city fixes.")

@@ -1,0 +1,68 @@
+"""Every setting in one place, read from the environment once, with documented defaults."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("GEOAPP_VAR_DIR", PROJECT_ROOT / "var"))
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+def _bbox(name: str, default: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    parts = tuple(float(p) for p in raw.split(","))
+    if len(parts) != 4:
+        raise ValueError(f"{name} must be 'min_lon,min_lat,max_lon,max_lat'")
+    return parts  # type: ignore[return-value]
+
+
+def _secret_key() -> str:
+    """A stable secret across restarts without asking the operator for one."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    # postgresql://… ; scripts/serve and scripts/test export it for the project-local cluster.
+    database_url: str = field(default_factory=lambda: os.environ.get("DATABASE_URL", ""))
+    secret_key: str = field(default_factory=_secret_key)
+    # A report must lie within this many metres of a key street (measured in the metric CRS).
+    snap_tolerance_m: float = field(default_factory=lambda: _float("SNAP_TOLERANCE_M", 30.0))
+    # The city's extent (WGS-84 lon/lat). Points outside are refused before any snapping;
+    # it is also how swapped latitude/longitude is recognised.
+    city_bbox: tuple[float, float, float, float] = field(
+        default_factory=lambda: _bbox("CITY_BBOX", (120.85, 40.90, 121.45, 41.35))
+    )
+    # Optional basemap, e.g. Tianditu (needs its tk key) or an intranet tile server.
+    # Empty: streets are drawn on a plain background and nothing is fetched from outside.
+    tile_url: str = field(default_factory=lambda: os.environ.get("TILE_URL", ""))
+    tile_attribution: str = field(default_factory=lambda: os.environ.get("TILE_ATTRIBUTION", ""))
+    upload_max_mb: float = field(default_factory=lambda: _float("UPLOAD_MAX_MB", 10.0))
+    photo_dir: Path = field(default_factory=lambda: Path(os.environ.get("PHOTO_DIR", VAR_DIR / "photos")))
+    # Longest side of a stored photo, in pixels: phones send 4000 px, a case needs far less.
+    photo_max_px: int = field(default_factory=lambda: int(_float("PHOTO_MAX_PX", 2048)))
+    api_page_size_max: int = 1000
+
+    def as_flask_config(self) -> dict:
+        return {
+            "SECRET_KEY": self.secret_key,
+            # multipart overhead on top of the photo itself
+            "MAX_CONTENT_LENGTH": int(self.upload_max_mb * 1024 * 1024) + 64 * 1024,
+            "GEOAPP": self,
+        }

@@ -1,0 +1,47 @@
+"""Engine and session handling; the one place that knows the store is PostgreSQL."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def make_engine(url: str) -> Engine:
+    if not url.startswith("postgresql"):
+        raise RuntimeError(
+            "DATABASE_URL must point at a PostgreSQL/PostGIS server (got %r); "
+            "scripts/serve provisions one" % (url.split("@")[-1] if url else "nothing")
+        )
+    if url.startswith(("postgresql://", "postgres://")):
+        # SQLAlchemy 2.1 defaults to psycopg 3; the project uses psycopg2
+        url = "postgresql+psycopg2://" + url.split("://", 1)[1]
+    engine = create_engine(url, pool_pre_ping=True)
+
+    @event.listens_for(engine, "connect")
+    def _utc(dbapi_conn, _record):  # timestamps are stored and compared in UTC
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SET TIME ZONE 'UTC'")
+
+    return engine
+
+
+class Database:
+    def __init__(self, url: str):
+        self.engine = make_engine(url)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: committed when the block ends, rolled back on any exception."""
+        session = self.sessionmaker()
+        try:
+            with session.begin():
+                yield session
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,1 @@
+"""Plain domain logic: no Flask imports. Each module answers one question."""

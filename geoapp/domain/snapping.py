@@ -1,0 +1,68 @@
+"""Which key street is this point on, how far from it, and where along it?
+
+Measured in the metric CRS (models.METRIC_SRID) against the generated `geom_m` columns, with the
+nearest street found by PostGIS's KNN operator on the GiST index.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from ..models import METRIC_SRID
+from .errors import NoStreets, OffStreet
+
+
+@dataclass(frozen=True)
+class Snap:
+    street_id: int
+    street_code: str
+    street_name: str
+    distance_m: float
+    position_m: float  # metres from the street's start, following its parts in order
+
+
+_NEAREST_STREET = text(f"""
+WITH p AS (
+    SELECT ST_Transform(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), {METRIC_SRID}) AS g
+), nearest AS (
+    SELECT s.id, s.code, s.name, s.geom_m, ST_Distance(s.geom_m, p.g) AS distance_m
+    FROM streets s, p
+    ORDER BY s.geom_m <-> p.g
+    LIMIT 1
+), parts AS (
+    SELECT d.path[1] AS i, d.geom AS g FROM nearest n, ST_Dump(n.geom_m) AS d
+), hit AS (
+    SELECT parts.i, parts.g FROM parts, p ORDER BY ST_Distance(parts.g, p.g), parts.i LIMIT 1
+)
+SELECT n.id, n.code, n.name, n.distance_m,
+       COALESCE((SELECT sum(ST_Length(parts.g)) FROM parts WHERE parts.i < hit.i), 0)
+         + ST_LineLocatePoint(hit.g, p.g) * ST_Length(hit.g) AS position_m
+FROM nearest n, hit, p
+""")
+
+
+def nearest_street(session: Session, lon: float, lat: float) -> Snap:
+    row = session.execute(_NEAREST_STREET, {"lon": lon, "lat": lat}).one_or_none()
+    if row is None:
+        raise NoStreets()
+    return Snap(row.id, row.code, row.name, float(row.distance_m), float(row.position_m))
+
+
+def _distance_text(distance: float, tolerance: float) -> str:
+    # "30 m from X; must be within 30 m" would read as a contradiction: show the decimal then.
+    return f"{distance:.0f}" if round(distance) > tolerance else f"{distance:.1f}"
+
+
+def snap_to_street(session: Session, lon: float, lat: float, tolerance_m: float) -> Snap:
+    """The street a WGS-84 point belongs to, or OffStreet naming the nearest one and the distance."""
+    snap = nearest_street(session, lon, lat)
+    if snap.distance_m > tolerance_m:
+        raise OffStreet(
+            street=snap.street_name,
+            distance=_distance_text(snap.distance_m, tolerance_m),
+            distance_m=round(snap.distance_m, 1),
+            tolerance=tolerance_m,
+        )
+    return snap

@@ -1,0 +1,209 @@
+"""Tables: columns and constraints, no behaviour. The migration in migrations/ creates them."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger, Boolean, CheckConstraint, Computed, DateTime, Double, ForeignKey, Integer,
+    Numeric, String, Text, UniqueConstraint, func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Distances, buffers and snapping happen in CGCS2000 / 3-degree Gauss-Kruger CM 120E (metres),
+# which covers Jinzhou's core (118.5-121.5 E). Changing it is a schema change: a new migration.
+METRIC_SRID = 4549
+WGS84 = 4326
+
+REPORT_STATUSES = ("submitted",)
+USER_ROLES = ("representative", "dispatcher", "unit_handler", "admin")
+INPUT_CRS = ("wgs84", "gcj02")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _metric(column: str, geom_type: str) -> Mapped:
+    """A stored copy of a WGS-84 geometry in the metric CRS, kept in step by PostgreSQL itself."""
+    return mapped_column(
+        Geometry(geom_type, srid=METRIC_SRID, spatial_index=False),
+        Computed(f"ST_Transform({column}, {METRIC_SRID})", persisted=True),
+    )
+
+
+class Unit(Base):
+    __tablename__ = "units"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(32))
+    unit_type: Mapped[str] = mapped_column(String(64))
+    __table_args__ = (
+        CheckConstraint("kind IN ('municipal_department', 'construction_management')", name="unit_kind"),
+    )
+
+
+class Street(Base):
+    __tablename__ = "streets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str] = mapped_column(Text)
+    district: Mapped[str] = mapped_column(Text)
+    from_name: Mapped[str] = mapped_column(Text)
+    to_name: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    geom = mapped_column(Geometry("MULTILINESTRING", srid=WGS84, spatial_index=False), nullable=False)
+    geom_m = _metric("geom", "MULTILINESTRING")
+    length_m: Mapped[float] = mapped_column(Double, Computed(f"ST_Length(ST_Transform(geom, {METRIC_SRID}))", persisted=True))
+    representative = relationship("Representative", back_populates="street", uselist=False)
+    __table_args__ = (
+        CheckConstraint("ST_IsValid(geom) AND NOT ST_IsEmpty(geom)", name="street_geom_valid"),
+    )
+
+
+class StreetUnit(Base):
+    """A street maintained by a named unit for one unit type, overriding its zone."""
+    __tablename__ = "street_units"
+    street_id: Mapped[int] = mapped_column(ForeignKey("streets.id", ondelete="CASCADE"), primary_key=True)
+    unit_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+
+
+class Representative(Base):
+    __tablename__ = "representatives"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(32))
+    monthly_quota: Mapped[int] = mapped_column(Integer)
+    # unique: exactly one street each, and no street has two representatives (deferrable, so a
+    # replacement data set may swap two representatives' streets within its transaction)
+    street_id: Mapped[int] = mapped_column(ForeignKey("streets.id"))
+    street = relationship("Street", back_populates="representative")
+    __table_args__ = (
+        CheckConstraint("kind IN ('representative', 'committee_member')", name="rep_kind"),
+        CheckConstraint("monthly_quota IN (2, 4)", name="rep_quota"),
+        UniqueConstraint("street_id", name="representatives_street_id_key", deferrable=True, initially="DEFERRED"),
+    )
+
+
+class Zone(Base):
+    __tablename__ = "zones"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    district_code: Mapped[str] = mapped_column(String(12))
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=WGS84, spatial_index=False), nullable=False)
+    geom_m = _metric("geom", "MULTIPOLYGON")
+    __table_args__ = (
+        CheckConstraint("ST_IsValid(geom) AND NOT ST_IsEmpty(geom)", name="zone_geom_valid"),
+    )
+
+
+class ZoneUnit(Base):
+    """Which concrete unit handles one unit type inside a zone."""
+    __tablename__ = "zone_units"
+    zone_id: Mapped[int] = mapped_column(ForeignKey("zones.id", ondelete="CASCADE"), primary_key=True)
+    unit_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+
+
+class Category(Base):
+    """One node of the taxonomy: album class -> category -> item. Only items are reported against."""
+    __tablename__ = "categories"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    level: Mapped[str] = mapped_column(String(16))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"))
+    name: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str] = mapped_column(Text)
+    unit_type: Mapped[str | None] = mapped_column(String(64))
+    deadline_days: Mapped[float | None] = mapped_column(Numeric(6, 2))
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    parent = relationship("Category", remote_side=[id])
+    __table_args__ = (
+        CheckConstraint("level IN ('class', 'category', 'item')", name="category_level"),
+        CheckConstraint(
+            "(level = 'item') = (unit_type IS NOT NULL AND deadline_days IS NOT NULL AND deadline_days > 0)",
+            name="category_item_handling",
+        ),
+        CheckConstraint("(level = 'class') = (parent_id IS NULL)", name="category_parent"),
+    )
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(32))
+    representative_id: Mapped[int | None] = mapped_column(ForeignKey("representatives.id"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    # sha256 of the key: keys are 256-bit random, so a fast hash is enough and stays indexable
+    api_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    representative = relationship("Representative")
+    unit = relationship("Unit")
+    __table_args__ = (
+        CheckConstraint(one_of("role", USER_ROLES), name="user_role"),
+        CheckConstraint("(role = 'representative') = (representative_id IS NOT NULL)", name="user_rep"),
+        CheckConstraint("(role = 'unit_handler') = (unit_id IS NOT NULL)", name="user_unit"),
+    )
+
+
+class Report(Base):
+    __tablename__ = "reports"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # generated on the phone; a retried submission carries the same one
+    client_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
+    reported_lon: Mapped[float] = mapped_column(Double)
+    reported_lat: Mapped[float] = mapped_column(Double)
+    reported_crs: Mapped[str] = mapped_column(String(8))
+    geom = mapped_column(Geometry("POINT", srid=WGS84, spatial_index=False), nullable=False)
+    geom_m = _metric("geom", "POINT")
+    street_id: Mapped[int] = mapped_column(ForeignKey("streets.id"))
+    distance_m: Mapped[float] = mapped_column(Double)
+    position_m: Mapped[float] = mapped_column(Double)
+    on_own_street: Mapped[bool] = mapped_column(Boolean)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    description: Mapped[str] = mapped_column(Text)
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    photo_path: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(32), server_default="submitted")
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    dispatch_reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    street = relationship("Street")
+    category = relationship("Category")
+    unit = relationship("Unit")
+    reporter = relationship("User")
+    __table_args__ = (
+        CheckConstraint(one_of("status", REPORT_STATUSES), name="report_status"),
+        CheckConstraint(one_of("reported_crs", INPUT_CRS), name="report_crs"),
+        CheckConstraint("distance_m >= 0 AND position_m >= 0", name="report_measures"),
+        CheckConstraint("char_length(description) BETWEEN 1 AND 2000", name="report_description"),
+    )
+
+
+class ReportEvent(Base):
+    """Append-only history of a report (a trigger refuses UPDATE and DELETE)."""
+    __tablename__ = "report_events"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(32))
+    to_status: Mapped[str | None] = mapped_column(String(32))
+    data: Mapped[dict] = mapped_column(JSONB, server_default="{}")

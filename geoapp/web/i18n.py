@@ -1,0 +1,19 @@
+"""Which language a response speaks: Chinese first, English on request (?lang=en or the browser's choice)."""
+from __future__ import annotations
+
+from flask import Flask, request
+
+LANGUAGES = ("zh", "en")
+
+
+def current_language() -> str:
+    asked = request.args.get("lang") or request.cookies.get("lang")
+    if asked in LANGUAGES:
+        return asked
+    return request.accept_languages.best_match(LANGUAGES, default="zh") or "zh"
+
+
+def init_app(app: Flask) -> None:
+    @app.context_processor
+    def _lang():
+        return {"lang": current_language()}

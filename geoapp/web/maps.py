@@ -1,0 +1,153 @@
+"""/map: the dispatcher's overview — the 29 key streets, labelled, and reports as clustered markers.
+
+Built with folium, but every asset folium would fetch from a CDN is replaced by one this app
+serves (see assets.py); with no TILE_URL set, the streets draw on a plain background.
+"""
+from __future__ import annotations
+
+import folium
+from flask import Blueprint, render_template
+from folium.plugins import MarkerCluster
+from markupsafe import Markup, escape
+
+from ..domain.reports import list_reports
+from ..domain.streets import streets_geojson, zones_geojson
+from . import read_session, settings
+from .assets import vendor_url
+from .i18n import current_language
+
+bp = Blueprint("maps", __name__)
+
+MAP_REPORT_LIMIT = 5000  # newest first; a browser stays responsive with this many markers
+CITY_CENTRE = (41.115, 121.125)  # 古塔区 seat; the view is fitted to the streets anyway
+
+# Marker colour per album class (A 公用设施, B 环境卫生与园林绿化, C 城市容貌)
+CLASS_COLOURS = {"A": "#1f6feb", "B": "#2da44e", "C": "#d4380d"}
+
+TEXT = {
+    "zh": {"title": "随手拍问题地图", "streets": "重点街路", "reports": "问题点", "zones": "责任区",
+           "street": "街路", "category": "类别", "unit": "派往", "status": "状态", "time": "时间",
+           "distance": "距街路", "rep": "代表", "length": "长度", "shown": "显示最新 {n} 条，共 {total} 条",
+           "basemap": "底图", "plain": "无底图", "status_submitted": "已提交"},
+    "en": {"title": "Snap-report map", "streets": "Key streets", "reports": "Reports", "zones": "Zones",
+           "street": "Street", "category": "Category", "unit": "Dispatched to", "status": "Status",
+           "time": "Time", "distance": "Off street", "rep": "Representative", "length": "Length",
+           "shown": "showing the newest {n} of {total}", "basemap": "Basemap", "plain": "No basemap",
+           "status_submitted": "submitted"},
+}
+
+
+def _local_assets(m: folium.Map, cluster: MarkerCluster) -> None:
+    m.default_js = [("leaflet", vendor_url("leaflet", "leaflet.js"))]
+    m.default_css = [("leaflet_css", vendor_url("leaflet", "leaflet.css"))]
+    cluster.default_js = [("markerclusterjs", vendor_url("leaflet-markercluster", "leaflet.markercluster.js"))]
+    cluster.default_css = [
+        ("markerclustercss", vendor_url("leaflet-markercluster", "MarkerCluster.css")),
+        ("markerclusterdefaultcss", vendor_url("leaflet-markercluster", "MarkerCluster.Default.css")),
+    ]
+
+
+def _popup_html(r: dict, t: dict, lang: str) -> Markup:
+    category = r["category"]["name_en"] if lang == "en" else r["category"]["name"]
+    status = t.get(f"status_{r['status']}", r["status"])
+    rows = [
+        (t["street"], r["street"]["name"]),
+        (t["category"], f'{r["category"]["code"]} {category}'),
+        (t["unit"], r["unit"]["name"]),
+        (t["status"], status),
+        (t["distance"], f'{r["distance_m"]:.0f} m'),
+        (t["time"], r["created_at"][:16].replace("T", " ")),
+    ]
+    # Markup.format escapes every argument: descriptions and names are user text
+    body = Markup("").join(Markup("<tr><th>{}</th><td>{}</td></tr>").format(k, v) for k, v in rows)
+    return Markup('<div class="report-popup"><p class="desc">{}</p><table>{}</table></div>').format(
+        r["description"], body)
+
+
+def build_map(session, lang: str) -> tuple[folium.Map, dict]:
+    t = TEXT[lang]
+    s = settings()
+    m = folium.Map(location=CITY_CENTRE, zoom_start=13, tiles=None, control_scale=True,
+                   # markercluster needs the map's own maxZoom when no tile layer provides one
+                   maxZoom=19, minZoom=10)
+    cluster = MarkerCluster(name=t["reports"], show=True)
+    _local_assets(m, cluster)
+
+    if s.tile_url:
+        folium.TileLayer(tiles=s.tile_url, attr=s.tile_attribution or " ", name=t["basemap"],
+                         max_zoom=19).add_to(m)
+
+    zones = folium.FeatureGroup(name=t["zones"], show=False)
+    folium.GeoJson(zones_geojson(session), style_function=lambda _f: {
+        "color": "#888", "weight": 1, "fillColor": "#bbb", "fillOpacity": 0.08, "dashArray": "4 4"},
+        tooltip=None).add_to(zones)
+    zones.add_to(m)
+
+    streets = folium.FeatureGroup(name=t["streets"], show=True)
+    street_fc = streets_geojson(session)
+    for feature in street_fc["features"]:
+        p = feature["properties"]
+        name = p["name_en"] if lang == "en" else p["name"]
+        rep = p["representative"]["name"] if p.get("representative") else "—"
+        geometry = feature["geometry"]
+        lines = geometry["coordinates"] if geometry["type"] == "MultiLineString" else [geometry["coordinates"]]
+        for line in lines:
+            folium.PolyLine(
+                [(lat, lon) for lon, lat in line], color="#3b3b98", weight=5, opacity=0.85,
+                tooltip=folium.Tooltip(str(escape(name)), permanent=True, direction="center",
+                                       class_name="street-label"),
+                popup=folium.Popup(folium.Html(str(Markup(
+                    "<b>{}</b><br>{} → {}<br>{}：{:.0f} m<br>{}：{}").format(
+                    p["name"], p["from"], p["to"], t["length"], p["length_m"], t["rep"], rep)), script=True)),
+                className="street-line",
+            ).add_to(streets)
+    streets.add_to(m)
+
+    reports, total = list_reports(session, limit=MAP_REPORT_LIMIT)
+    for r in reports:
+        folium.CircleMarker(
+            location=(r["lat"], r["lon"]), radius=7, weight=2, color="#fff", fill=True,
+            fill_color=_class_colour(r), fill_opacity=0.9,
+            popup=folium.Popup(folium.Html(str(_popup_html(r, t, lang)), script=True), max_width=320),
+        ).add_to(cluster)
+    cluster.add_to(m)
+
+    folium.LayerControl(collapsed=False).add_to(m)
+    if street_fc["features"]:
+        bounds = _bounds(street_fc)
+        m.fit_bounds(bounds, padding=(20, 20))
+    return m, {"shown": len(reports), "total": total}
+
+
+def _class_colour(report: dict) -> str:
+    return CLASS_COLOURS.get(report["category"]["class_code"], "#6e40c9")
+
+
+def _bounds(fc: dict) -> list[list[float]]:
+    lons, lats = [], []
+    for f in fc["features"]:
+        g = f["geometry"]
+        lines = g["coordinates"] if g["type"] == "MultiLineString" else [g["coordinates"]]
+        for line in lines:
+            for lon, lat in line:
+                lons.append(lon)
+                lats.append(lat)
+    return [[min(lats), min(lons)], [max(lats), max(lons)]]
+
+
+@bp.get("/map")
+def show_map():
+    lang = current_language()
+    m, counts = build_map(read_session(), lang)
+    root = m.get_root()
+    root.render()  # resolves folium's element tree into header / html / script parts
+    t = TEXT[lang]
+    return render_template(
+        "maps/map.html",
+        t=t,
+        map_header=Markup(root.header.render()),
+        map_html=Markup(root.html.render()),
+        map_script=Markup(root.script.render()),
+        shown=t["shown"].format(n=counts["shown"], total=counts["total"]),
+        colours=CLASS_COLOURS,
+    )

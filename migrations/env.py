@@ -1,0 +1,37 @@
+"""Alembic environment: the database comes from geoapp's settings, the schema from geoapp.models."""
+from alembic import context
+from geoalchemy2 import alembic_helpers
+
+from geoapp.config import Settings
+from geoapp.db import make_engine
+from geoapp.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    # PostGIS's own tables (spatial_ref_sys, topology…) are not ours to manage
+    if type_ == "table" and reflected and compare_to is None:
+        return False
+    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
+
+
+def run_migrations_online() -> None:
+    url = config.attributes.get("database_url") or Settings().database_url
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            include_object=include_object,
+            process_revision_directives=alembic_helpers.writer,
+            render_item=alembic_helpers.render_item,
+            transaction_per_migration=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run_migrations_online()

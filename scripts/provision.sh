@@ -1,0 +1,111 @@
+# Sourced by scripts/serve and scripts/test: everything both need, idempotent and quick on a second run.
+#   provision_system [extra apt packages...]  PostGIS (and extras) from apt when missing
+#   provision_venv                            .venv with the project installed (re-installed when pyproject changes)
+#   provision_database NAME                   a PostGIS database; exports DATABASE_URL
+# When DATABASE_URL is already set, provision_database uses that server and starts nothing.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VAR="$ROOT/var"
+PG_PORT=${GEOAPP_PG_PORT:-54329}
+PG_MAJOR=15
+mkdir -p "$VAR"
+
+say() { printf '\033[1m[geoapp]\033[0m %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+provision_system() {
+  local missing=()
+  [ -f /usr/share/postgresql/$PG_MAJOR/extension/postgis.control ] || missing+=("postgresql-$PG_MAJOR-postgis-3")
+  [ -x /usr/lib/postgresql/$PG_MAJOR/bin/initdb ] || missing+=("postgresql-$PG_MAJOR")
+  command -v python3 >/dev/null || missing+=(python3)
+  python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+  local pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing from apt: ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+}
+
+provision_venv() {
+  local stamp="$ROOT/.venv/.geoapp-installed" want
+  want=$(cat "$ROOT/pyproject.toml" | sha1sum | cut -c1-40)
+  if [ ! -x "$ROOT/.venv/bin/python" ]; then
+    say "creating .venv"
+    python3 -m venv "$ROOT/.venv"
+  fi
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    say "installing geoapp and its dependencies into .venv"
+    "$ROOT/.venv/bin/pip" install -q --upgrade pip
+    "$ROOT/.venv/bin/pip" install -q -e "$ROOT[test]"
+    echo "$want" > "$stamp"
+  fi
+  export PATH="$ROOT/.venv/bin:$PATH"
+}
+
+# PostgreSQL refuses to run as root, so as root the cluster belongs to the `postgres` OS user.
+# That user must be able to reach the data directory; a clone inside a private (0700) folder
+# is not reachable, and then the cluster lives under /var/lib/geoapp-pg/ with var/pg a symlink to it.
+pg_owner() { if [ "$(id -u)" = 0 ]; then echo postgres; else id -un; fi; }
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_data_dir() {
+  if [ -L "$VAR/pg" ] || [ -d "$VAR/pg/base" ]; then readlink -f "$VAR/pg"; return; fi
+  if [ "$(id -u)" != 0 ] || runuser -u postgres -- test -x "$VAR"; then
+    echo "$VAR/pg"
+  else
+    local alt="/var/lib/geoapp-pg/$(echo "$ROOT" | sha1sum | cut -c1-12)"
+    mkdir -p "$alt" && chown postgres: "$alt" && chmod 700 "$alt"
+    ln -sfn "$alt" "$VAR/pg"
+    echo "$alt"
+  fi
+}
+
+provision_cluster() {
+  local bin=/usr/lib/postgresql/$PG_MAJOR/bin data
+  data=$(pg_data_dir)
+  if [ ! -f "$data/PG_VERSION" ]; then
+    say "creating a project-local PostgreSQL cluster in $data"
+    mkdir -p "$data"
+    [ "$(id -u)" = 0 ] && chown postgres: "$data"
+    chmod 700 "$data"
+    as_pg "$bin/initdb" -D "$data" -U geoapp --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+    cat >> "$data/postgresql.conf" <<CONF
+# geoapp: a private cluster reached only through its own socket and loopback port
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$data'
+fsync = ${GEOAPP_PG_FSYNC:-on}
+CONF
+  fi
+  if ! as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    say "starting PostgreSQL on port $PG_PORT"
+    as_pg "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start >/dev/null
+  fi
+  PG_SOCKET_DIR=$data
+}
+
+provision_database() {
+  local name=$1
+  if [ -n "${DATABASE_URL:-}" ]; then
+    say "using DATABASE_URL from the environment; no local cluster started"
+    export DATABASE_URL
+    return
+  fi
+  provision_cluster
+  local psql=(psql -X -q -h "$PG_SOCKET_DIR" -p "$PG_PORT" -U geoapp -d postgres -v ON_ERROR_STOP=1)
+  if [ "$("${psql[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = '$name'")" != 1 ]; then
+    say "creating database $name"
+    "${psql[@]}" -c "CREATE DATABASE \"$name\""
+  fi
+  export DATABASE_URL="postgresql://geoapp@/$name?host=$PG_SOCKET_DIR&port=$PG_PORT"
+}
