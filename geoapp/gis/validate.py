@@ -9,6 +9,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import shapely
 from pyproj import Transformer
 from shapely import ops
 from shapely.geometry import shape
@@ -22,7 +24,11 @@ UNIT_KINDS = ("municipal_department", "construction_management")
 GAP_TOLERANCE_M = 1.0  # a street may leave the zones by less than this (rounding of shared borders)
 OVERLAP_TOLERANCE_M2 = 1.0
 
-_to_metric = Transformer.from_crs(4326, METRIC_SRID, always_xy=True).transform
+_transformer = Transformer.from_crs(4326, METRIC_SRID, always_xy=True)
+
+
+def _to_metric(geom):
+    return shapely.transform(geom, lambda xy: np.column_stack(_transformer.transform(xy[:, 0], xy[:, 1])))
 
 
 class GisDataError(ValueError):
@@ -134,7 +140,7 @@ def read_city_data(directory: Path, city_bbox) -> CityData:
         ids[props["id"]] += 1
         if ids[props["id"]] > 1:
             raise GisDataError("streets.geojson", where, f"street id {props['id']} appears twice")
-        metric = ops.transform(_to_metric, geom)
+        metric = _to_metric(geom)
         if metric.length < 1.0:
             raise GisDataError("streets.geojson", where, "is shorter than 1 m")
         overrides = props.get("overrides") or {}
@@ -161,7 +167,7 @@ def read_city_data(directory: Path, city_bbox) -> CityData:
             if code not in unit_codes:
                 raise GisDataError("zones.geojson", where, f"maps {unit_type} to unit {code}, which is not in units.csv")
         data.zones.append({"code": props["id"], "name": props["name"], "district_code": str(props["district_code"]),
-                           "geojson": geom_json, "metric": ops.transform(_to_metric, geom), "where": where,
+                           "geojson": geom_json, "metric": _to_metric(geom), "where": where,
                            "units": mapping})
     for i, a in enumerate(data.zones):
         for b in data.zones[i + 1:]:

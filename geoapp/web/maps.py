@@ -38,13 +38,22 @@ TEXT = {
 
 
 def _local_assets(m: folium.Map, cluster: MarkerCluster) -> None:
-    m.default_js = [("leaflet", vendor_url("leaflet", "leaflet.js"))]
+    # folium's popups build their content with jQuery
+    m.default_js = [("leaflet", vendor_url("leaflet", "leaflet.js")),
+                    ("jquery", vendor_url("jquery", "jquery.min.js"))]
     m.default_css = [("leaflet_css", vendor_url("leaflet", "leaflet.css"))]
     cluster.default_js = [("markerclusterjs", vendor_url("leaflet-markercluster", "leaflet.markercluster.js"))]
     cluster.default_css = [
         ("markerclustercss", vendor_url("leaflet-markercluster", "MarkerCluster.css")),
         ("markerclusterdefaultcss", vendor_url("leaflet-markercluster", "MarkerCluster.Default.css")),
     ]
+
+
+def js_template_safe(html: Markup) -> str:
+    """folium places popup and tooltip HTML inside JavaScript template literals (`...`), where
+    HTML escaping is not enough: a backtick ends the literal and ${...} runs code. Those
+    characters become HTML entities, which display the same."""
+    return str(html).replace("\\", "&#92;").replace("`", "&#96;").replace("$", "&#36;")
 
 
 def _popup_html(r: dict, t: dict, lang: str) -> Markup:
@@ -94,9 +103,9 @@ def build_map(session, lang: str) -> tuple[folium.Map, dict]:
         for line in lines:
             folium.PolyLine(
                 [(lat, lon) for lon, lat in line], color="#3b3b98", weight=5, opacity=0.85,
-                tooltip=folium.Tooltip(str(escape(name)), permanent=True, direction="center",
+                tooltip=folium.Tooltip(js_template_safe(escape(name)), permanent=True, direction="center",
                                        class_name="street-label"),
-                popup=folium.Popup(folium.Html(str(Markup(
+                popup=folium.Popup(folium.Html(js_template_safe(Markup(
                     "<b>{}</b><br>{} → {}<br>{}：{:.0f} m<br>{}：{}").format(
                     p["name"], p["from"], p["to"], t["length"], p["length_m"], t["rep"], rep)), script=True)),
                 className="street-line",
@@ -108,7 +117,7 @@ def build_map(session, lang: str) -> tuple[folium.Map, dict]:
         folium.CircleMarker(
             location=(r["lat"], r["lon"]), radius=7, weight=2, color="#fff", fill=True,
             fill_color=_class_colour(r), fill_opacity=0.9,
-            popup=folium.Popup(folium.Html(str(_popup_html(r, t, lang)), script=True), max_width=320),
+            popup=folium.Popup(folium.Html(js_template_safe(_popup_html(r, t, lang)), script=True), max_width=320),
         ).add_to(cluster)
     cluster.add_to(m)
 
