@@ -17,6 +17,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         static_folder=str(Path(__file__).parent / "static"),
     )
     app.config.update(settings.as_flask_config())
+    app.json.ensure_ascii = False  # Chinese stays readable in API responses
     app.extensions["geoapp_db"] = Database(settings.database_url)
 
     from flask_wtf.csrf import CSRFProtect

@@ -58,6 +58,8 @@ class Settings:
     # Longest side of a stored photo, in pixels: phones send 4000 px, a case needs far less.
     photo_max_px: int = field(default_factory=lambda: int(_float("PHOTO_MAX_PX", 2048)))
     api_page_size_max: int = 1000
+    # Times are stored in UTC and shown to people in the city's time zone.
+    display_tz: str = field(default_factory=lambda: os.environ.get("DISPLAY_TZ", "Asia/Shanghai"))
 
     def as_flask_config(self) -> dict:
         return {

@@ -4,7 +4,6 @@ from __future__ import annotations
 import functools
 
 from flask import Blueprint, abort, g, jsonify, request
-from sqlalchemy import text
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..domain.accounts import user_for_key
@@ -12,6 +11,7 @@ from ..domain.errors import BadInput, DomainError, PhotoTooLarge
 from ..domain.intake import IntakeRules, Reporter, Submission, submit_report
 from ..domain.reports import get_report, list_reports
 from ..domain.streets import streets_geojson
+from ..domain.taxonomy import category_tree
 from ..models import REPORT_STATUSES
 from . import database, read_session, settings
 from .i18n import current_language
@@ -184,24 +184,6 @@ def streets():
     return jsonify(streets_geojson(read_session()))
 
 
-_CATEGORIES = text("""
-SELECT id, code, level, parent_id, name, name_en, unit_type, deadline_days
-FROM categories ORDER BY sort_order, code
-""")
-
-
 @bp.get("/categories")
 def categories():
-    rows = read_session().execute(_CATEGORIES).all()
-    nodes = {}
-    roots = []
-    for r in rows:
-        node = {"code": r.code, "level": r.level, "name": r.name, "name_en": r.name_en}
-        if r.level == "item":
-            node.update(unit_type=r.unit_type, deadline_days=float(r.deadline_days))
-        else:
-            node["children"] = []
-        nodes[r.id] = node
-    for r in rows:
-        (nodes[r.parent_id]["children"] if r.parent_id else roots).append(nodes[r.id])
-    return jsonify({"classes": roots})
+    return jsonify({"classes": category_tree(read_session())})

@@ -5,6 +5,9 @@ serves (see assets.py); with no TILE_URL set, the streets draw on a plain backgr
 """
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 import folium
 from flask import Blueprint, render_template
 from folium.plugins import MarkerCluster
@@ -12,6 +15,7 @@ from markupsafe import Markup, escape
 
 from ..domain.reports import list_reports
 from ..domain.streets import streets_geojson, zones_geojson
+from ..domain.taxonomy import category_tree
 from . import read_session, settings
 from .assets import vendor_url
 from .i18n import current_language
@@ -56,6 +60,11 @@ def js_template_safe(html: Markup) -> str:
     return str(html).replace("\\", "&#92;").replace("`", "&#96;").replace("$", "&#36;")
 
 
+def local_time(iso: str) -> str:
+    tz = ZoneInfo(settings().display_tz)
+    return dt.datetime.fromisoformat(iso).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
 def _popup_html(r: dict, t: dict, lang: str) -> Markup:
     category = r["category"]["name_en"] if lang == "en" else r["category"]["name"]
     status = t.get(f"status_{r['status']}", r["status"])
@@ -65,7 +74,7 @@ def _popup_html(r: dict, t: dict, lang: str) -> Markup:
         (t["unit"], r["unit"]["name"]),
         (t["status"], status),
         (t["distance"], f'{r["distance_m"]:.0f} m'),
-        (t["time"], r["created_at"][:16].replace("T", " ")),
+        (t["time"], local_time(r["created_at"])),
     ]
     # Markup.format escapes every argument: descriptions and names are user text
     body = Markup("").join(Markup("<tr><th>{}</th><td>{}</td></tr>").format(k, v) for k, v in rows)
@@ -158,5 +167,6 @@ def show_map():
         map_html=Markup(root.html.render()),
         map_script=Markup(root.script.render()),
         shown=t["shown"].format(n=counts["shown"], total=counts["total"]),
-        colours=CLASS_COLOURS,
+        legend=[(c["name_en"] if lang == "en" else c["name"], CLASS_COLOURS.get(c["code"], "#6e40c9"))
+                for c in category_tree(read_session())],
     )
