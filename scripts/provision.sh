@@ -7,7 +7,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VAR="$ROOT/var"
-PG_PORT=${GEOAPP_PG_PORT:-54329}
+# A port of this checkout's own (derived from its path), so two checkouts never collide.
+PG_PORT=${GEOAPP_PG_PORT:-$((54000 + 0x$(echo "$ROOT" | sha1sum | cut -c1-4) % 900))}
 PG_MAJOR=15
 mkdir -p "$VAR"
 
@@ -87,9 +88,15 @@ unix_socket_directories = '$data'
 fsync = ${GEOAPP_PG_FSYNC:-on}
 CONF
   fi
+  # an existing cluster keeps the port it was created with
+  PG_PORT=$(as_pg sed -n 's/^port = \([0-9]*\).*/\1/p' "$data/postgresql.conf" | tail -n 1)
   if ! as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     say "starting PostgreSQL on port $PG_PORT"
-    as_pg "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start >/dev/null
+    if ! as_pg "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start >/dev/null; then
+      say "PostgreSQL did not start; the end of $data/server.log:"
+      tail -n 20 "$data/server.log" >&2 || true
+      return 1
+    fi
   fi
   PG_SOCKET_DIR=$data
 }

@@ -339,13 +339,14 @@ RENAME_STREET_CODE = (
                  id="renumber-a-street-keeping-its-representative"),
 ])
 def test_a_replacement_that_retires_a_referenced_code_is_stored(db, settings, tmp_path, mutations, check):
-    original = snapshot(db)
     try:
-        load(db, copy_gis_data(tmp_path, *mutations), settings.city_bbox)
+        counts = load(db, copy_gis_data(tmp_path, *mutations), settings.city_bbox)
         assert query(db, check[0]) == check[1]
+        assert counts.inserted.get("streets", 0) + counts.deleted.get("units", 0) == 1, counts.summary()
     finally:
         restore(db, settings.city_bbox)
-    assert snapshot(db) == original
+    # the retired row comes back under a new id, so compare content: the files load as a no-op
+    assert load(db, GIS_DATA, settings.city_bbox).changed == 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,7 +391,7 @@ def test_a_set_that_cannot_be_stored_changes_nothing(db, settings, users, street
     else:
         mutations, table = (RENAME_S05, *DROP_S29), "users"
     directory = copy_gis_data(tmp_path, *mutations)
-    e = assert_refused(db, settings, directory, str(directory), "database", "conflicts with stored data",
+    assert_refused(db, settings, directory, str(directory), "database", "conflicts with stored data",
                        f'on table "{table}"')
     assert query(db, "SELECT name FROM streets WHERE code = 'S05'") == [(STREET_NAMES["S05"],)]
 
