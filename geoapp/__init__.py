@@ -24,13 +24,14 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     csrf = CSRFProtect(app)
 
-    from .web import api, assets, close_session, i18n, maps
+    from .web import api, assets, auth, close_session, i18n, maps
 
     app.teardown_appcontext(close_session)
     i18n.init_app(app)
     app.register_blueprint(assets.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # the API authenticates by bearer key, not by cookie, so CSRF cannot reach it
+    app.register_blueprint(auth.bp)
     app.register_blueprint(maps.bp)
 
     from .cli import register_commands

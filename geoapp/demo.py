@@ -10,6 +10,7 @@ import random
 import uuid
 
 from sqlalchemy import select, text
+from werkzeug.security import generate_password_hash
 from sqlalchemy.orm import Session
 
 from .config import Settings
@@ -17,6 +18,8 @@ from .domain.intake import IntakeRules, Reporter, Submission, submit_report
 from .models import Category, Representative, User
 
 DEMO_NAMESPACE = uuid.UUID("6c0e3b9e-5d1a-4c43-9f0e-2a7d0c0d2024")
+# Demo accounts only: a real deployment creates its users and sets passwords with `geoapp users`.
+DEMO_PASSWORD = "jinzhou-demo"
 
 PHRASES = [
     "{item}，{where}，请尽快处理。",
@@ -39,6 +42,10 @@ def _ensure_users(session: Session) -> dict[str, User]:
         if name not in users:
             users[name] = User(username=name, display_name=display, role=role)
             session.add(users[name])
+    demo_hash = generate_password_hash(DEMO_PASSWORD)  # hashing is deliberately slow: once for all
+    for user in users.values():
+        if user.password_hash is None:
+            user.password_hash = demo_hash
     session.flush()
     return users
 

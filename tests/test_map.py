@@ -1,9 +1,18 @@
 """/map as HTML: every asset local, user strings escaped (HTML and the JS template literals)."""
 import re
 
+import pytest
+
 from tests.conftest import report_body
+from tests.test_auth import login
 
 HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(1)> `${window.__pwned=1}` \\u{"
+
+
+@pytest.fixture
+def client(client, users):
+    login(client)
+    return client
 
 
 def test_the_map_uses_only_local_assets(client):

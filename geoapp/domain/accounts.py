@@ -37,3 +37,12 @@ def set_password(session: Session, username: str, password: str) -> None:
     if user is None:
         raise LookupError(f"no user named {username!r}")
     user.password_hash = generate_password_hash(password)
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    from werkzeug.security import check_password_hash
+
+    user = session.execute(select(User).where(User.username == (username or "").strip())).scalar_one_or_none()
+    if user is None or not user.password_hash or not check_password_hash(user.password_hash, password or ""):
+        return None
+    return user

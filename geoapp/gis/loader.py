@@ -33,10 +33,12 @@ class LoadCounts:
 
 
 def _sync(session: Session, counts: LoadCounts, table: str, keys: tuple[str, ...], values: dict[str, str],
-          rows: list[dict], scope: str = "TRUE") -> None:
+          rows: list[dict], scope: str = "TRUE", later: list | None = None) -> None:
     """Upsert `rows` into `table` by `keys` and delete rows (within `scope`) absent from them.
 
     `values` maps column -> SQL expression over bind parameters (geometry needs a constructor).
+    With `later`, the deletion is queued there instead: rows that others point at (units,
+    streets) may only go once those others have been moved to their replacements.
     """
     cols = list(keys) + [c for c in values if c not in keys]
     exprs = [values.get(c, f":{c}") for c in cols]
@@ -51,15 +53,22 @@ def _sync(session: Session, counts: LoadCounts, table: str, keys: tuple[str, ...
         result = session.execute(text(sql), row).one_or_none()
         if result is not None:
             ins, upd = (ins + 1, upd) if result.inserted else (ins, upd + 1)
-    present = {tuple(r[k] for k in keys) for r in rows}
-    existing = session.execute(text(f"SELECT {', '.join(keys)} FROM {table} WHERE {scope}")).all()
-    stale = [tuple(e) for e in existing if tuple(e) not in present]
-    for key in stale:
-        session.execute(text(f"DELETE FROM {table} WHERE " + " AND ".join(f"{k} = :{k}" for k in keys)),
-                        dict(zip(keys, key)))
     counts.inserted[table] = counts.inserted.get(table, 0) + ins
     counts.updated[table] = counts.updated.get(table, 0) + upd
-    counts.deleted[table] = counts.deleted.get(table, 0) + len(stale)
+    present = {tuple(r[k] for k in keys) for r in rows}
+
+    def delete_stale() -> None:
+        existing = session.execute(text(f"SELECT {', '.join(keys)} FROM {table} WHERE {scope}")).all()
+        stale = [tuple(e) for e in existing if tuple(e) not in present]
+        for key in stale:
+            session.execute(text(f"DELETE FROM {table} WHERE " + " AND ".join(f"{k} = :{k}" for k in keys)),
+                            dict(zip(keys, key)))
+        counts.deleted[table] = counts.deleted.get(table, 0) + len(stale)
+
+    if later is None:
+        delete_stale()
+    else:
+        later.append(delete_stale)
 
 
 def _ids(session: Session, table: str) -> dict[str, int]:
@@ -68,10 +77,11 @@ def _ids(session: Session, table: str) -> dict[str, int]:
 
 def _store(session: Session, data: CityData) -> LoadCounts:
     counts = LoadCounts()
+    later: list = []
     geom = "ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(:geojson), 4326))"
     # children first where they may be dropped, so foreign keys never dangle mid-load
     _sync(session, counts, "units", ("code",), {"name": ":name", "name_en": ":name_en", "kind": ":kind",
-                                              "unit_type": ":unit_type"}, data.units)
+                                              "unit_type": ":unit_type"}, data.units, later=later)
     unit_ids = _ids(session, "units")
 
     session.execute(text("SET CONSTRAINTS ALL DEFERRED"))
@@ -85,7 +95,7 @@ def _store(session: Session, data: CityData) -> LoadCounts:
         counts.deleted["representatives"] = counts.deleted.get("representatives", 0) + 1
     _sync(session, counts, "streets", ("code",),
           {c: f":{c}" for c in ("name", "name_en", "district", "from_name", "to_name", "source")} | {"geom": geom},
-          street_rows)
+          street_rows, later=later)
     street_ids = _ids(session, "streets")
     _sync(session, counts, "representatives", ("code",),
           {"name": ":name", "kind": ":kind", "monthly_quota": ":monthly_quota",
@@ -124,6 +134,8 @@ def _store(session: Session, data: CityData) -> LoadCounts:
     for code in stale:
         session.execute(text("DELETE FROM categories WHERE code = :c"), {"c": code})
     counts.deleted["categories"] = len(stale)
+    for delete_stale in reversed(later):  # streets, then units
+        delete_stale()
     return counts
 
 

@@ -77,7 +77,11 @@ def _read_features(path: Path, allowed: tuple[str, ...], bbox, required: list[st
         raise GisDataError(path.name, f"line {exc.lineno}", f"is not valid JSON ({exc.msg})") from None
     if doc.get("type") != "FeatureCollection":
         raise GisDataError(path.name, "file", "must be a GeoJSON FeatureCollection")
-    crs = (doc.get("crs") or {}).get("properties", {}).get("name")
+    crs_member = doc.get("crs")
+    crs = None
+    if crs_member is not None:
+        props = crs_member.get("properties") if isinstance(crs_member, dict) else None
+        crs = (props or {}).get("name") or ((props or {}).get("code") and f"EPSG:{props['code']}") or repr(crs_member)
     if crs and crs not in WGS84_NAMES:
         raise GisDataError(path.name, "crs", f"is {crs}; geometries must be WGS-84 (or CGCS2000) longitude/latitude")
     out = []
@@ -101,12 +105,14 @@ def _read_features(path: Path, allowed: tuple[str, ...], bbox, required: list[st
         x0, y0, x1, y1 = geom.bounds
         if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
             raise GisDataError(path.name, where, "coordinates are not finite numbers")
+        inside = bbox[0] <= x0 and x1 <= bbox[2] and bbox[1] <= y0 and y1 <= bbox[3]
+        # before the range check: swapped Jinzhou coordinates have "latitudes" of 121 > 90
+        if not inside and bbox[1] <= x0 and x1 <= bbox[3] and bbox[0] <= y0 and y1 <= bbox[2]:
+            raise GisDataError(path.name, where, "coordinates are in latitude, longitude order; GeoJSON is [lon, lat]")
         if max(abs(x0), abs(x1)) > 180 or max(abs(y0), abs(y1)) > 90:
             raise GisDataError(path.name, where, f"coordinates like ({x0:.1f}, {y0:.1f}) are not longitude/latitude: "
                                                  "wrong CRS? geometries must be WGS-84 longitude/latitude")
-        if not (bbox[0] <= x0 and x1 <= bbox[2] and bbox[1] <= y0 and y1 <= bbox[3]):
-            if bbox[1] <= x0 <= bbox[3] and bbox[0] <= y0 <= bbox[2]:
-                raise GisDataError(path.name, where, "coordinates are in latitude, longitude order; GeoJSON is [lon, lat]")
+        if not inside:
             raise GisDataError(path.name, where, f"coordinates ({x0:.4f}…{x1:.4f} E, {y0:.4f}…{y1:.4f} N) "
                                                  f"lie outside the city extent {bbox}")
         if not geom.is_valid:
@@ -131,6 +137,12 @@ def read_city_data(directory: Path, city_bbox) -> CityData:
             raise GisDataError("units.csv", f"row {line}", f"unit code {row['code']} appears twice")
         data.units.append(row)
     unit_codes = {u["code"] for u in data.units}
+
+    # A unit may be named for a type other than its own: that is what an override is for
+    # (the city's facilities office maintaining an arterial instead of the district).
+    def check_unit(file: str, where: str, unit_type: str, code: str, what: str) -> None:
+        if code not in unit_codes:
+            raise GisDataError(file, where, f"{what} unit {code}, which is not in units.csv")
     unit_types = {u["unit_type"] for u in data.units}
 
     streets = _read_features(d / "streets.geojson", ("LineString", "MultiLineString"), city_bbox,
@@ -147,8 +159,7 @@ def read_city_data(directory: Path, city_bbox) -> CityData:
         if not isinstance(overrides, dict):
             raise GisDataError("streets.geojson", where, "'overrides' must be an object unit_type -> unit code")
         for unit_type, code in overrides.items():
-            if code not in unit_codes:
-                raise GisDataError("streets.geojson", where, f"override names unit {code}, which is not in units.csv")
+            check_unit("streets.geojson", where, unit_type, code, "override names")
         data.streets.append({
             "code": props["id"], "name": props["name"], "name_en": props.get("name_en") or props["name"],
             "district": props["district"], "from_name": props.get("from") or "", "to_name": props.get("to") or "",
@@ -164,8 +175,7 @@ def read_city_data(directory: Path, city_bbox) -> CityData:
         if not isinstance(mapping, dict):
             raise GisDataError("zones.geojson", where, "'units' must be an object unit_type -> unit code")
         for unit_type, code in mapping.items():
-            if code not in unit_codes:
-                raise GisDataError("zones.geojson", where, f"maps {unit_type} to unit {code}, which is not in units.csv")
+            check_unit("zones.geojson", where, unit_type, code, f"maps {unit_type} to")
         data.zones.append({"code": props["id"], "name": props["name"], "district_code": str(props["district_code"]),
                            "geojson": geom_json, "metric": _to_metric(geom), "where": where,
                            "units": mapping})
@@ -221,8 +231,8 @@ def read_city_data(directory: Path, city_bbox) -> CityData:
             deadline = float(row["deadline_days"])
         except ValueError:
             deadline = -1
-        if not deadline > 0:
-            raise GisDataError("categories.csv", f"row {line}", f"deadline_days must be a positive number, not '{row['deadline_days']}'")
+        if not deadline > 0 or round(deadline, 2) != deadline:
+            raise GisDataError("categories.csv", f"row {line}", f"deadline_days must be a positive number with at most 2 decimals, not '{row['deadline_days']}'")
         if row["unit_type"] not in unit_types:
             raise GisDataError("categories.csv", f"row {line}",
                                f"item {row['item_code']} {row['item_name']} has no handling unit: "

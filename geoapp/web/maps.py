@@ -9,7 +9,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import folium
-from flask import Blueprint, render_template
+from flask import Blueprint, redirect, render_template, url_for
 from folium.plugins import MarkerCluster
 from markupsafe import Markup, escape
 
@@ -18,6 +18,7 @@ from ..domain.streets import streets_geojson, zones_geojson
 from ..domain.taxonomy import category_tree
 from . import read_session, settings
 from .assets import vendor_url
+from .auth import current_user, login_required
 from .i18n import current_language
 
 bp = Blueprint("maps", __name__)
@@ -153,7 +154,13 @@ def _bounds(fc: dict) -> list[list[float]]:
     return [[min(lats), min(lons)], [max(lats), max(lons)]]
 
 
+@bp.get("/")
+def index():
+    return redirect(url_for("maps.show_map"))
+
+
 @bp.get("/map")
+@login_required()
 def show_map():
     lang = current_language()
     m, counts = build_map(read_session(), lang)
@@ -167,6 +174,7 @@ def show_map():
         map_html=Markup(root.html.render()),
         map_script=Markup(root.script.render()),
         shown=t["shown"].format(n=counts["shown"], total=counts["total"]),
+        user=current_user(),
         legend=[(c["name_en"] if lang == "en" else c["name"], CLASS_COLOURS.get(c["code"], "#6e40c9"))
                 for c in category_tree(read_session())],
     )

@@ -5,6 +5,7 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
+from geoapp.demo import DEMO_PASSWORD
 from tests.conftest import report_body
 from tests.test_map import HOSTILE
 
@@ -55,7 +56,11 @@ def test_map_renders_streets_and_clusters_offline(client, auth, streets, live_se
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto(f"{live_server}/map", wait_until="load")
+    page.goto(f"{live_server}/map", wait_until="load")  # sends us to the sign-in form first
+    page.fill("#username", "dispatcher")
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server}/map")
     page.wait_for_selector(".marker-cluster", timeout=10_000)
 
     assert blocked == [] and errors == [] and dialogs == []
