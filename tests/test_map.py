@@ -42,8 +42,18 @@ def test_user_text_is_escaped_in_popups(client, auth, streets):
                     headers=auth())
     assert r.status_code == 201
     html = client.get("/map").get_data(as_text=True)
+    # report text travels only as JSON inside the script, with <, > and ' escaped…
     assert "<script>alert('x')</script>" not in html
     assert "<img src=x" not in html
-    assert "${window.__pwned" not in html and "`${" not in html
-    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
-    assert "&#96;&#36;{window.__pwned=1}&#96;" in html
+    assert "\\u003cscript\\u003ealert(\\u0027x\\u0027)\\u003c/script\\u003e" in html
+    # …and the popup is built from text nodes, never innerHTML (report_popup.js)
+    assert "geoappReportPopup(r, rows)" in html
+    js = client.get("/static/js/report_popup.js").get_data(as_text=True)
+    assert "textContent" in js and "innerHTML" not in js
+
+
+def test_street_labels_are_escaped_for_js_template_literals():
+    from geoapp.web.maps import js_template_safe
+    from markupsafe import escape
+
+    assert js_template_safe(escape("`${x}`<b>\\")) == "&#96;&#36;{x}&#96;&lt;b&gt;&#92;"

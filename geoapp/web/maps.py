@@ -9,6 +9,8 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import folium
+from branca.element import MacroElement
+from jinja2 import Template
 from flask import Blueprint, redirect, render_template, url_for
 from folium.plugins import MarkerCluster
 from markupsafe import Markup, escape
@@ -55,7 +57,7 @@ def _local_assets(m: folium.Map, cluster: MarkerCluster) -> None:
 
 
 def js_template_safe(html: Markup) -> str:
-    """folium places popup and tooltip HTML inside JavaScript template literals (`...`), where
+    """folium places popup and tooltip HTML (used for the streets) inside JavaScript template literals (`...`), where
     HTML escaping is not enough: a backtick ends the literal and ${...} runs code. Those
     characters become HTML entities, which display the same."""
     return str(html).replace("\\", "&#92;").replace("`", "&#96;").replace("$", "&#36;")
@@ -66,21 +68,48 @@ def local_time(iso: str) -> str:
     return dt.datetime.fromisoformat(iso).astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
-def _popup_html(r: dict, t: dict, lang: str) -> Markup:
+class ReportMarkers(MacroElement):
+    """All report markers from one JSON array, added to the parent cluster layer in a loop.
+
+    One element instead of thousands of folium objects keeps /map fast; popups are built in the
+    browser from text nodes (static/js/report_popup.js), and `tojson` escapes <, >, & and quotes,
+    so user text cannot leave its JSON string.
+    """
+
+    _template = Template("""
+    {% macro script(this, kwargs) %}
+    (function () {
+      var reports = {{ this.reports|tojson }};
+      var rows = {{ this.rows|tojson }};
+      var layer = {{ this._parent.get_name() }};
+      var markers = reports.map(function (r) {
+        var m = L.circleMarker([r.lat, r.lon], {radius: 7, weight: 2, color: "#fff", fill: true,
+                                                fillColor: r.colour, fillOpacity: 0.9});
+        m.report = r;
+        m.bindPopup(function () { return geoappReportPopup(r, rows); }, {maxWidth: 320});
+        return m;
+      });
+      layer.addLayers(markers);
+    })();
+    {% endmacro %}
+    """)
+
+    def __init__(self, reports: list[dict], rows: list[tuple[str, str]]):
+        super().__init__()
+        self._name = "ReportMarkers"
+        self.reports = reports
+        self.rows = rows
+
+
+def _marker_data(r: dict, t: dict, lang: str) -> dict:
     category = r["category"]["name_en"] if lang == "en" else r["category"]["name"]
-    status = t.get(f"status_{r['status']}", r["status"])
-    rows = [
-        (t["street"], r["street"]["name"]),
-        (t["category"], f'{r["category"]["code"]} {category}'),
-        (t["unit"], r["unit"]["name"]),
-        (t["status"], status),
-        (t["distance"], f'{r["distance_m"]:.0f} m'),
-        (t["time"], local_time(r["created_at"])),
-    ]
-    # Markup.format escapes every argument: descriptions and names are user text
-    body = Markup("").join(Markup("<tr><th>{}</th><td>{}</td></tr>").format(k, v) for k, v in rows)
-    return Markup('<div class="report-popup"><p class="desc">{}</p><table>{}</table></div>').format(
-        r["description"], body)
+    return {
+        "id": r["id"], "lat": r["lat"], "lon": r["lon"], "colour": _class_colour(r),
+        "description": r["description"], "street": r["street"]["name"],
+        "category": f'{r["category"]["code"]} {category}', "unit": r["unit"]["name"],
+        "status": t.get(f"status_{r['status']}", r["status"]), "distance": f'{r["distance_m"]:.0f} m',
+        "time": local_time(r["created_at"]),
+    }
 
 
 def build_map(session, lang: str) -> tuple[folium.Map, dict]:
@@ -123,12 +152,9 @@ def build_map(session, lang: str) -> tuple[folium.Map, dict]:
     streets.add_to(m)
 
     reports, total = list_reports(session, limit=MAP_REPORT_LIMIT)
-    for r in reports:
-        folium.CircleMarker(
-            location=(r["lat"], r["lon"]), radius=7, weight=2, color="#fff", fill=True,
-            fill_color=_class_colour(r), fill_opacity=0.9,
-            popup=folium.Popup(folium.Html(js_template_safe(_popup_html(r, t, lang)), script=True), max_width=320),
-        ).add_to(cluster)
+    rows = [(t["street"], "street"), (t["category"], "category"), (t["unit"], "unit"), (t["status"], "status"),
+            (t["distance"], "distance"), (t["time"], "time")]
+    ReportMarkers([_marker_data(r, t, lang) for r in reports], rows).add_to(cluster)
     cluster.add_to(m)
 
     folium.LayerControl(collapsed=False).add_to(m)
