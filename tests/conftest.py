@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from pyproj import Transformer

@@ -146,3 +146,10 @@ def test_categories_hierarchy(client):
     items = [i for g in groups for i in g["children"]]
     assert len(groups) == 7 and len(items) == 59
     assert all(i["code"] and i["unit_type"] and i["deadline_days"] > 0 for i in items)
+
+
+def test_a_form_with_no_file_chosen_is_a_report_without_photo(client, auth, streets):
+    data = {k: str(v) for k, v in report_body(*streets.point("S03", 0.5)).items()}
+    data["photo"] = (io.BytesIO(b""), "")
+    r = client.post("/api/v1/reports", data=data, headers=auth(), content_type="multipart/form-data")
+    assert r.status_code == 201 and r.json["has_photo"] is False

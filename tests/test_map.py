@@ -57,3 +57,10 @@ def test_street_labels_are_escaped_for_js_template_literals():
     from markupsafe import escape
 
     assert js_template_safe(escape("`${x}`<b>\\")) == "&#96;&#36;{x}&#96;&lt;b&gt;&#92;"
+
+
+def test_the_language_choice_is_remembered(client):
+    assert 'lang="en"' in client.get("/map?lang=en").get_data(as_text=True)
+    assert 'lang="en"' in client.get("/map").get_data(as_text=True)
+    assert 'lang="zh-CN"' in client.get("/map?lang=zh").get_data(as_text=True)
+    assert 'lang="zh-CN"' in client.get("/map").get_data(as_text=True)

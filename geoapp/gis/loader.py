@@ -62,7 +62,7 @@ def _sync(session: Session, counts: LoadCounts, table: str, keys: tuple[str, ...
         stale = [tuple(e) for e in existing if tuple(e) not in present]
         for key in stale:
             session.execute(text(f"DELETE FROM {table} WHERE " + " AND ".join(f"{k} = :{k}" for k in keys)),
-                            dict(zip(keys, key)))
+                            dict(zip(keys, key, strict=True)))
         counts.deleted[table] = counts.deleted.get(table, 0) + len(stale)
 
     if later is None:
@@ -126,7 +126,7 @@ def _store(session: Session, data: CityData) -> LoadCounts:
                       "deadline_days": row["deadline_days"], "sort_order": order})
     values = {c: f":{c}" for c in ("level", "name", "name_en", "unit_type", "deadline_days", "sort_order")}
     values["parent_id"] = "(SELECT id FROM categories p WHERE p.code = :parent)"
-    for level, rows in (("class", classes.values()), ("category", groups.values()), ("item", items)):
+    for rows in (classes.values(), groups.values(), items):  # parents before children
         _sync(session, counts, "categories", ("code",), values, list(rows), scope="FALSE")
     keep = set(classes) | set(groups) | {i["code"] for i in items}
     stale = [c for (c,) in session.execute(text("SELECT code FROM categories ORDER BY level = 'item' DESC, "

@@ -140,7 +140,7 @@ def read_city_data(directory: Path, city_bbox) -> CityData:
 
     # A unit may be named for a type other than its own: that is what an override is for
     # (the city's facilities office maintaining an arterial instead of the district).
-    def check_unit(file: str, where: str, unit_type: str, code: str, what: str) -> None:
+    def check_unit(file: str, where: str, code: str, what: str) -> None:
         if code not in unit_codes:
             raise GisDataError(file, where, f"{what} unit {code}, which is not in units.csv")
     unit_types = {u["unit_type"] for u in data.units}
@@ -158,8 +158,8 @@ def read_city_data(directory: Path, city_bbox) -> CityData:
         overrides = props.get("overrides") or {}
         if not isinstance(overrides, dict):
             raise GisDataError("streets.geojson", where, "'overrides' must be an object unit_type -> unit code")
-        for unit_type, code in overrides.items():
-            check_unit("streets.geojson", where, unit_type, code, "override names")
+        for code in overrides.values():
+            check_unit("streets.geojson", where, code, "override names")
         data.streets.append({
             "code": props["id"], "name": props["name"], "name_en": props.get("name_en") or props["name"],
             "district": props["district"], "from_name": props.get("from") or "", "to_name": props.get("to") or "",
@@ -175,7 +175,7 @@ def read_city_data(directory: Path, city_bbox) -> CityData:
         if not isinstance(mapping, dict):
             raise GisDataError("zones.geojson", where, "'units' must be an object unit_type -> unit code")
         for unit_type, code in mapping.items():
-            check_unit("zones.geojson", where, unit_type, code, f"maps {unit_type} to")
+            check_unit("zones.geojson", where, code, f"maps {unit_type} to")
         data.zones.append({"code": props["id"], "name": props["name"], "district_code": str(props["district_code"]),
                            "geojson": geom_json, "metric": _to_metric(geom), "where": where,
                            "units": mapping})

@@ -80,7 +80,8 @@ def _submission_from_request() -> Submission:
     if request.mimetype == "multipart/form-data" or request.mimetype == "application/x-www-form-urlencoded":
         form = request.form
         upload = request.files.get("photo")
-        photo = upload.read() if upload is not None and upload.filename is not None else None
+        # a form with no file chosen still sends an empty part with an empty file name
+        photo = upload.read() if upload is not None and upload.filename else None
         fields = {k: form.get(k) for k in ("client_id", "lat", "lon", "crs", "category", "description")}
         return Submission(**fields, photo=photo)
     body = request.get_json(silent=True)

@@ -18,3 +18,10 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _lang():
         return {"lang": current_language()}
+
+    @app.after_request
+    def _remember_choice(response):
+        asked = request.args.get("lang")
+        if asked in LANGUAGES and request.cookies.get("lang") != asked:
+            response.set_cookie("lang", asked, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+        return response
