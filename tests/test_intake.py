@@ -167,3 +167,29 @@ def test_the_photo_file_is_removed_when_the_transaction_fails(db, rep, rules, st
             raise RuntimeError("the commit never happens")
     assert not list(settings.photo_dir.rglob("*.jpg"))
     assert count(db, "reports") == 0
+
+
+def test_concurrent_retries_store_one_report(db, rep, rules, streets):
+    import threading
+
+    cid = uuid.uuid4()
+    lon, lat = streets.point("S03", 0.5)
+    created, errors = [], []
+    start = threading.Barrier(4)
+
+    def phone_retry():
+        try:
+            start.wait()
+            with db.transaction() as s:
+                created.append(submit_report(s, rep, Submission(cid, lat, lon, "wgs84", "0401", "x"), rules)[1])
+        except Exception as exc:  # surfaced below; a thread's exception would otherwise vanish
+            errors.append(exc)
+
+    threads = [threading.Thread(target=phone_retry) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(created) == [False, False, False, True]
+    assert count(db, "reports") == 1 and count(db, "report_events") == 1
