@@ -52,7 +52,7 @@ class UnknownCrs(DomainError):
 class OffStreet(DomainError):
     code = "off_street"
     status = 422
-    zh = "该位置距离{street}{distance} 米；问题点须在重点街路 {tolerance:.0f} 米以内。"
+    zh = "该位置距离{street} {distance} 米；问题点须在重点街路 {tolerance:.0f} 米以内。"
     en = "{distance} m from {street}; reports must be within {tolerance:.0f} m of a key street."
 
 

@@ -137,9 +137,7 @@ def build_map(session, lang: str) -> tuple[folium.Map, dict]:
         p = feature["properties"]
         name = p["name_en"] if lang == "en" else p["name"]
         rep = p["representative"]["name"] if p.get("representative") else "—"
-        geometry = feature["geometry"]
-        lines = geometry["coordinates"] if geometry["type"] == "MultiLineString" else [geometry["coordinates"]]
-        for line in lines:
+        for line in _lines(feature["geometry"]):
             folium.PolyLine(
                 [(lat, lon) for lon, lat in line], color="#3b3b98", weight=5, opacity=0.85,
                 tooltip=folium.Tooltip(js_template_safe(escape(name)), permanent=True, direction="center",
@@ -168,15 +166,13 @@ def _class_colour(report: dict) -> str:
     return CLASS_COLOURS.get(report["category"]["class_code"], "#6e40c9")
 
 
+def _lines(geometry: dict) -> list:
+    return geometry["coordinates"] if geometry["type"] == "MultiLineString" else [geometry["coordinates"]]
+
+
 def _bounds(fc: dict) -> list[list[float]]:
-    lons, lats = [], []
-    for f in fc["features"]:
-        g = f["geometry"]
-        lines = g["coordinates"] if g["type"] == "MultiLineString" else [g["coordinates"]]
-        for line in lines:
-            for lon, lat in line:
-                lons.append(lon)
-                lats.append(lat)
+    points = [pt for f in fc["features"] for line in _lines(f["geometry"]) for pt in line]
+    lons, lats = [p[0] for p in points], [p[1] for p in points]
     return [[min(lats), min(lons)], [max(lats), max(lons)]]
 
 
