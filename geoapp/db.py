@@ -45,3 +45,20 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def sibling_database(url: str, name: str) -> str:
+    """The URL of database `name` on the same server as `url`, created if missing (for tests and
+    benchmarks next to a server the operator chose, without touching the database in `url`)."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    engine = make_engine(url)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return make_url(url).set(database=name).render_as_string(hide_password=False)

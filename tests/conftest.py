@@ -28,6 +28,11 @@ def database_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if not url:
         pytest.exit("TEST_DATABASE_URL is not set: run the suite with scripts/test, which provisions PostGIS", 2)
+    from sqlalchemy.engine import make_url
+
+    if "test" not in (make_url(url).database or ""):
+        # the suite drops and rebuilds the schema: never let it near a database that is not a test one
+        pytest.exit(f"refusing to run against database {make_url(url).database!r}: its name must contain 'test'", 2)
     return url
 
 
