@@ -80,6 +80,8 @@ provision_cluster() {
     [ "$(id -u)" = 0 ] && chown postgres: "$data"
     chmod 700 "$data"
     as_pg "$bin/initdb" -D "$data" -U geoapp --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+    # the derived port may be taken (another checkout's cluster, another service): take the next free one
+    while (exec 3<>"/dev/tcp/127.0.0.1/$PG_PORT") 2>/dev/null; do PG_PORT=$((PG_PORT + 1)); done
     cat >> "$data/postgresql.conf" <<CONF
 # geoapp: a private cluster reached only through its own socket and loopback port
 listen_addresses = '127.0.0.1'
