@@ -100,7 +100,7 @@ class StreetGeometry:
         self.db = db
 
     def line(self, code: str):
-        with db_session(self.db) as s:
+        with self.db.sessionmaker() as s:
             return wkt.loads(s.execute(text("SELECT ST_AsText(ST_GeometryN(geom_m, 1)) FROM streets WHERE code = :c"),
                                        {"c": code}).scalar_one())
 
@@ -116,29 +116,13 @@ class StreetGeometry:
         return _from_metric(x, y)
 
     def street_id(self, code: str) -> int:
-        with db_session(self.db) as s:
+        with self.db.sessionmaker() as s:
             return s.execute(text("SELECT id FROM streets WHERE code = :c"), {"c": code}).scalar_one()
-
-
-class db_session:
-    def __init__(self, db: Database):
-        self.session = db.sessionmaker()
-
-    def __enter__(self):
-        return self.session
-
-    def __exit__(self, *exc):
-        self.session.close()
 
 
 @pytest.fixture
 def streets(db) -> StreetGeometry:
     return StreetGeometry(db)
-
-
-@pytest.fixture
-def new_id():
-    return lambda: str(uuid.uuid4())
 
 
 def report_body(lon: float, lat: float, **extra) -> dict:
