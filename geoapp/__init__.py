@@ -13,7 +13,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings()
     app = Flask(
         __name__,
-        template_folder=str(PROJECT_ROOT / "templates"),
+        template_folder="templates",
         static_folder=str(Path(__file__).parent / "static"),
     )
     app.config.update(settings.as_flask_config())

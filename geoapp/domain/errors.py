@@ -101,3 +101,66 @@ class NotARepresentative(DomainError):
     status = 403
     zh = "只有人大代表账号可以提交问题。"
     en = "Only representative accounts can submit reports."
+
+
+class PhotoTooManyPixels(DomainError):
+    code = "photo_too_many_pixels"
+    status = 422
+    zh = "照片尺寸过大（{width}×{height} 像素，约 {megapixels:.0f} 百万像素），{format} 图片上限为 {max_megapixels:.0f} 百万像素。请发送手机相机直接拍摄的照片或缩小后再发送。"
+    en = ("The photo is too large in pixels ({width}×{height}, about {megapixels:.0f} megapixels); the limit for "
+          "{format} images is {max_megapixels:.0f} megapixels. Send the photo as the phone's camera took it, or scale it down.")
+
+
+class PhotoFormatUnsupported(DomainError):
+    code = "photo_format_unsupported"
+    status = 415
+    zh = "暂不支持 {format} 格式的照片。请发送 JPEG：iPhone 可在“设置 → 相机 → 格式”中选择“兼容性最佳”，或从微信相册选择照片（微信会转换为 JPEG）。"
+    en = ("{format} photos are not supported yet. Send a JPEG: on an iPhone choose Settings → Camera → Formats → "
+          "Most Compatible, or pick the photo through WeChat, which converts it to JPEG.")
+
+
+class BodyTooLarge(DomainError):
+    code = "body_too_large"
+    status = 413
+    zh = "请求体过大（{size_kb:.0f} KB），不附照片的请求上限为 {max_kb:.0f} KB；照片请用 multipart/form-data 的 photo 字段发送。"
+    en = ("The request body is too large ({size_kb:.0f} KB); without a photo the limit is {max_kb:.0f} KB. "
+          "Send photos as the photo field of a multipart/form-data request.")
+
+
+class ClientIdReused(DomainError):
+    code = "client_id_reused"
+    status = 409
+    zh = "该提交编号（client_id）已用于另一条内容不同的问题（编号 {report_id}）；新问题请重新生成编号。"
+    en = ("This client_id was already used for a different report (number {report_id}); "
+          "generate a new client_id for a new report.")
+
+
+class Unavailable(DomainError):
+    """The service cannot answer now but will soon: 503 with Retry-After."""
+    status = 503
+    retry_after = 10
+
+    def __init__(self, **params):
+        params.setdefault("retry_after", self.retry_after)
+        super().__init__(**params)
+
+
+class DatabaseUnavailable(Unavailable):
+    code = "database_unavailable"
+    zh = "数据库暂时无法连接，本次请求未保存任何内容。请稍后（约 {retry_after} 秒后）重试；手机端会自动重发。"
+    en = ("The database cannot be reached right now; nothing from this request was stored. "
+          "Try again in about {retry_after} seconds; the phone resends on its own.")
+
+
+class PhotoStoreUnavailable(Unavailable):
+    code = "photo_store_unavailable"
+    zh = "照片存储暂时不可用（{reason}），本次请求未保存任何内容。请稍后重试，并请管理员检查存储空间。"
+    en = "The photo store is unavailable ({reason}); nothing from this request was stored. Try again later and ask an administrator to check the storage."
+    retry_after = 60
+
+
+class ServerBusy(Unavailable):
+    code = "server_busy"
+    zh = "服务器正忙（同时处理的照片过多），本次请求未保存任何内容。请约 {retry_after} 秒后重试。"
+    en = "The server is busy (too many photos being processed at once); nothing from this request was stored. Try again in about {retry_after} seconds."
+    retry_after = 5
