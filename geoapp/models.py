@@ -17,16 +17,16 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 METRIC_SRID = 4549
 WGS84 = 4326
 
-REPORT_STATUSES = ("submitted",)
-USER_ROLES = ("representative", "dispatcher", "unit_handler", "admin")
-INPUT_CRS = ("wgs84", "gcj02")
+from .domain.vocabulary import (  # noqa: E402 - the closed lists live in one place
+    INPUT_CRS, MONTHLY_QUOTAS, REPORT_STATUSES, REPRESENTATIVE_KINDS, UNIT_KINDS, USER_ROLES,
+)
 
 
 class Base(DeclarativeBase):
     pass
 
 
-def one_of(column: str, values: tuple[str, ...]) -> str:
+def one_of(column: str, values) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
@@ -47,7 +47,7 @@ class Unit(Base):
     kind: Mapped[str] = mapped_column(String(32))
     unit_type: Mapped[str] = mapped_column(String(64))
     __table_args__ = (
-        CheckConstraint("kind IN ('municipal_department', 'construction_management')", name="unit_kind"),
+        CheckConstraint(one_of("kind", UNIT_KINDS), name="unit_kind"),
     )
 
 
@@ -90,8 +90,8 @@ class Representative(Base):
     street_id: Mapped[int] = mapped_column(ForeignKey("streets.id"))
     street = relationship("Street", back_populates="representative")
     __table_args__ = (
-        CheckConstraint("kind IN ('representative', 'committee_member')", name="rep_kind"),
-        CheckConstraint("monthly_quota IN (2, 4)", name="rep_quota"),
+        CheckConstraint(one_of("kind", REPRESENTATIVE_KINDS), name="rep_kind"),
+        CheckConstraint(one_of("monthly_quota", sorted(set(MONTHLY_QUOTAS.values()))), name="rep_quota"),
         UniqueConstraint("street_id", name="representatives_street_id_key", deferrable=True, initially="DEFERRED"),
     )
 
@@ -151,6 +151,12 @@ class User(Base):
     # sha256 of the key: keys are 256-bit random, so a fast hash is enough and stays indexable
     api_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str | None] = mapped_column(Text)
+    # accounts and sessions (migration 0002; web/auth.py): every signed-in session carries the
+    # session_version it began with; sign-out and a password change raise it, ending them all
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # a password someone else chose (the first admin's one-time one): pages send the user to change it
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    password_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     representative = relationship("Representative")
     unit = relationship("Unit")
@@ -166,6 +172,8 @@ class Report(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     # generated on the phone; a retried submission carries the same one
     client_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
+    # sha256 of the normalised submission (intake.fingerprint): tells a retry from a reuse
+    submission_sha256: Mapped[str | None] = mapped_column(String(64))
     reported_lon: Mapped[float] = mapped_column(Double)
     reported_lat: Mapped[float] = mapped_column(Double)
     reported_crs: Mapped[str] = mapped_column(String(8))

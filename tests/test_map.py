@@ -1,4 +1,5 @@
-"""/map as HTML: every asset local, user strings escaped (HTML and the JS template literals)."""
+"""/map as HTML: every asset local, its data as JSON (never template source, never inline script)."""
+import json
 import re
 
 import pytest
@@ -7,6 +8,9 @@ from tests.conftest import report_body
 from tests.test_auth import login
 
 HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(1)> `${window.__pwned=1}` \\u{"
+# Template syntax that branca/folium would once have compiled and run on the server.
+TEMPLATE_PROBES = ["PROBE {{ 7*7 }}", "{% raw %}", "{# x", "{{ config }}",
+                   "{{ cycler.__init__.__globals__.os.popen('id').read() }}"]
 
 
 @pytest.fixture
@@ -15,7 +19,12 @@ def client(client, users):
     return client
 
 
-def test_the_map_uses_only_local_assets(client):
+def map_data(html: str) -> dict:
+    block = re.search(r'<script type="application/json" id="map-data">(.*?)</script>', html, re.S).group(1)
+    return json.loads(block)
+
+
+def test_the_map_uses_only_local_assets_and_no_inline_script(client):
     html = client.get("/map").get_data(as_text=True)
     urls = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert any(u.endswith("leaflet.js") for u in urls)
@@ -23,40 +32,56 @@ def test_the_map_uses_only_local_assets(client):
     assert not [u for u in urls if u.startswith(("http:", "https:", "//"))], urls
     assert "cdn" not in html.lower()
     for url in urls:
-        if url.startswith("/vendor/"):
+        if url.startswith(("/vendor/", "/static/")):
             assert client.get(url).status_code == 200, url
+    # every <script> either loads a file or carries JSON data: nothing for a CSP to allow inline
+    for attrs, body in re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S):
+        assert 'src="' in attrs or 'type="application/json"' in attrs, attrs
+    assert " style=" not in html and "<style" not in html
 
 
-def test_streets_are_drawn_and_labelled(client):
-    html = client.get("/map").get_data(as_text=True)
-    assert html.count("L.polyline(") == 29
-    for name in ("解放路", "中央大街", "滨河路"):
-        assert name in html
-    assert "maxZoom" in html  # markercluster needs it when there is no tile layer
-    assert 'lang="zh-CN"' in html
-    assert 'lang="en"' in client.get("/map?lang=en").get_data(as_text=True)
+def test_streets_zones_and_reports_travel_as_data(client, auth, streets):
+    assert client.post("/api/v1/reports", json=report_body(*streets.point("S03", 0.5)), headers=auth()).status_code == 201
+    data = map_data(client.get("/map").get_data(as_text=True))
+    assert len(data["streets"]["features"]) == 29
+    labels = {f["properties"]["label"] for f in data["streets"]["features"]}
+    assert {"解放路", "中央大街", "滨河路"} <= labels
+    assert data["zones"]["features"]
+    [report] = data["reports"]
+    assert report["street"] == "解放路" and report["status"] == "已提交" and report["colour"].startswith("#")
+    en = map_data(client.get("/map?lang=en").get_data(as_text=True))
+    assert en["reports"][0]["status"] == "submitted"
+    assert "Jiefang Road" in {f["properties"]["label"] for f in en["streets"]["features"]}
 
 
-def test_user_text_is_escaped_in_popups(client, auth, streets):
-    r = client.post("/api/v1/reports", json=report_body(*streets.point("S03", 0.5), description=HOSTILE),
+@pytest.mark.parametrize("probe", TEMPLATE_PROBES + [HOSTILE])
+def test_report_text_is_never_compiled_as_a_template(client, auth, streets, probe):
+    r = client.post("/api/v1/reports", json=report_body(*streets.point("S03", 0.5), description=probe),
                     headers=auth())
-    assert r.status_code == 201
-    html = client.get("/map").get_data(as_text=True)
-    # report text travels only as JSON inside the script, with <, > and ' escaped…
-    assert "<script>alert('x')</script>" not in html
-    assert "<img src=x" not in html
-    assert "\\u003cscript\\u003ealert(\\u0027x\\u0027)\\u003c/script\\u003e" in html
-    # …and the popup is built from text nodes, never innerHTML (report_popup.js)
-    assert "geoappReportPopup(r, rows)" in html
-    js = client.get("/static/js/report_popup.js").get_data(as_text=True)
-    assert "textContent" in js and "innerHTML" not in js
+    assert r.status_code == 201, r.json
+    page = client.get("/map")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert map_data(html)["reports"][0]["description"] == probe  # the text, exactly, as data
+    assert "PROBE 49" not in html and "uid=" not in html
+    assert "<script>alert" not in html and "<img src=x" not in html
 
 
-def test_street_labels_are_escaped_for_js_template_literals():
-    from geoapp.web.maps import js_template_safe
-    from markupsafe import escape
+def test_city_data_names_are_data_too(client, db):
+    """Street names come from gis_data/, which a city replaces: they must not be code either."""
+    from sqlalchemy import text
 
-    assert js_template_safe(escape("`${x}`<b>\\")) == "&#96;&#36;{x}&#96;&lt;b&gt;&#92;"
+    with db.transaction() as s:
+        s.execute(text("UPDATE streets SET name = :n WHERE code = 'S03'"), {"n": "解放路{{ 7*7 }}</script><b>"})
+    try:
+        page = client.get("/map")
+        assert page.status_code == 200
+        html = page.get_data(as_text=True)
+        labels = {f["properties"]["label"] for f in map_data(html)["streets"]["features"]}
+        assert "解放路{{ 7*7 }}</script><b>" in labels and "解放路49" not in html
+    finally:
+        with db.transaction() as s:
+            s.execute(text("UPDATE streets SET name = '解放路' WHERE code = 'S03'"))
 
 
 def test_the_language_choice_is_remembered(client):
@@ -64,3 +89,13 @@ def test_the_language_choice_is_remembered(client):
     assert 'lang="en"' in client.get("/map").get_data(as_text=True)
     assert 'lang="zh-CN"' in client.get("/map?lang=zh").get_data(as_text=True)
     assert 'lang="zh-CN"' in client.get("/map").get_data(as_text=True)
+
+
+def test_no_template_engine_meets_user_text_in_the_map_code():
+    """The map view does not import folium or branca at all (they compile their output as Jinja)."""
+    from pathlib import Path
+
+    import geoapp.web.maps as maps
+
+    source = Path(maps.__file__).read_text()
+    assert "import folium" not in source and "branca" not in source.replace("branca compiles", "")

@@ -1,78 +1,78 @@
-"""Reading reports back: one report as a plain dict, and pages of them for maps and the API."""
+"""Reading reports back: a ReportFilter compiles to one SQLAlchemy Core select(); rows come back as
+flat records (plain dicts of columns). How a record looks to the outside is geoapp/present.py's job.
+
+The console, the statistics and Open311 add their filters here (unit, street, category, period,
+overdue, visibility), each one more expression in `_conditions`, never a joined string.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
+from geoalchemy2 import functions as gfn
+from sqlalchemy import Select, and_, func, select, true
+from sqlalchemy.orm import Session, aliased
 
-_SELECT = """
-SELECT r.id, r.client_id, r.status, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat,
-       r.reported_lon, r.reported_lat, r.reported_crs,
-       r.street_id, s.code AS street_code, s.name AS street_name,
-       r.distance_m, r.position_m, r.on_own_street,
-       c.code AS category_code, c.name AS category_name, c.name_en AS category_name_en,
-       cls.code AS class_code, cls.name AS class_name,
-       r.description, r.photo_path, u.id AS unit_id, u.code AS unit_code, u.name AS unit_name,
-       r.dispatch_reason, r.created_at, r.updated_at, usr.username AS reporter
-FROM reports r
-JOIN streets s ON s.id = r.street_id
-JOIN categories c ON c.id = r.category_id
-JOIN categories grp ON grp.id = c.parent_id
-JOIN categories cls ON cls.id = grp.parent_id
-JOIN units u ON u.id = r.unit_id
-JOIN users usr ON usr.id = r.reporter_id
-"""
+from ..models import WGS84, Category, Report, Street, Unit, User
 
+ReportRecord = dict[str, Any]
 
-def _as_dict(row) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "client_id": str(row.client_id),
-        "status": row.status,
-        "lat": round(row.lat, 7),
-        "lon": round(row.lon, 7),
-        "reported": {"lat": row.reported_lat, "lon": row.reported_lon, "crs": row.reported_crs},
-        "street": {"id": row.street_id, "code": row.street_code, "name": row.street_name},
-        "distance_m": round(row.distance_m, 1),
-        "position_m": round(row.position_m, 1),
-        "on_own_street": row.on_own_street,
-        "category": {"code": row.category_code, "name": row.category_name, "name_en": row.category_name_en,
-                     "class_code": row.class_code, "class_name": row.class_name},
-        "description": row.description,
-        "has_photo": row.photo_path is not None,
-        "unit": {"id": row.unit_id, "code": row.unit_code, "name": row.unit_name},
-        "dispatch_reason": row.dispatch_reason,
-        "reporter": row.reporter,
-        "created_at": row.created_at.isoformat(),
-        "updated_at": row.updated_at.isoformat(),
-    }
+_item, _group, _class = aliased(Category), aliased(Category), aliased(Category)
+
+# One record's columns, named as the presenter reads them.
+_COLUMNS = (
+    Report.id, Report.client_id, Report.status,
+    gfn.ST_X(Report.geom).label("lon"), gfn.ST_Y(Report.geom).label("lat"),
+    Report.reported_lon, Report.reported_lat, Report.reported_crs,
+    Report.street_id, Street.code.label("street_code"), Street.name.label("street_name"),
+    Street.name_en.label("street_name_en"),
+    Report.distance_m, Report.position_m, Report.on_own_street,
+    _item.code.label("category_code"), _item.name.label("category_name"),
+    _item.name_en.label("category_name_en"),
+    _class.code.label("class_code"), _class.name.label("class_name"), _class.name_en.label("class_name_en"),
+    Report.description, Report.photo_path,
+    Report.unit_id, Unit.code.label("unit_code"), Unit.name.label("unit_name"), Unit.name_en.label("unit_name_en"),
+    Report.dispatch_reason, Report.created_at, Report.updated_at, User.username.label("reporter"),
+)
 
 
-def get_report(session: Session, report_id: int) -> dict[str, Any] | None:
-    row = session.execute(text(_SELECT + " WHERE r.id = :id"), {"id": report_id}).one_or_none()
-    return _as_dict(row) if row else None
+def _joined(stmt: Select) -> Select:
+    return (stmt.join(Street, Street.id == Report.street_id)
+            .join(_item, _item.id == Report.category_id)
+            .join(_group, _group.id == _item.parent_id)
+            .join(_class, _class.id == _group.parent_id)
+            .join(Unit, Unit.id == Report.unit_id)
+            .join(User, User.id == Report.reporter_id))
 
 
-def list_reports(
-    session: Session,
-    *,
-    bbox: tuple[float, float, float, float] | None = None,
-    statuses: list[str] | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> tuple[list[dict[str, Any]], int]:
-    """A page of reports (newest first) and the total that match the filters."""
-    where, params = [], {"limit": limit, "offset": offset}
-    if bbox is not None:
-        where.append("r.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)")
-        params.update(x0=bbox[0], y0=bbox[1], x1=bbox[2], y1=bbox[3])
-    if statuses:
-        where.append("r.status = ANY(:statuses)")
-        params["statuses"] = list(statuses)
-    clause = (" WHERE " + " AND ".join(where)) if where else ""
-    total = session.execute(text("SELECT count(*) FROM reports r" + clause), params).scalar_one()
+@dataclass(frozen=True)
+class ReportFilter:
+    """Which reports, and which page of them. An absent filter matches everything."""
+    bbox: tuple[float, float, float, float] | None = None  # min_lon, min_lat, max_lon, max_lat (WGS-84)
+    statuses: tuple[str, ...] = ()
+    limit: int = 100
+    offset: int = 0
+
+    def _conditions(self):
+        yield (Report.geom.intersects(func.ST_MakeEnvelope(*self.bbox, WGS84))
+               if self.bbox is not None else true())
+        yield Report.status.in_(self.statuses) if self.statuses else true()
+
+    def where(self):
+        return and_(*self._conditions())
+
+
+def get_report(session: Session, report_id: int) -> ReportRecord | None:
+    row = session.execute(_joined(select(*_COLUMNS).select_from(Report)).where(Report.id == report_id)).one_or_none()
+    return dict(row._mapping) if row else None
+
+
+def list_reports(session: Session, flt: ReportFilter = ReportFilter()) -> tuple[list[ReportRecord], int]:
+    """A page of reports (newest first) and how many match the filter in all."""
+    where = flt.where()
+    total = session.execute(select(func.count()).select_from(Report).where(where)).scalar_one()
     rows = session.execute(
-        text(_SELECT + clause + " ORDER BY r.created_at DESC, r.id DESC LIMIT :limit OFFSET :offset"), params
+        _joined(select(*_COLUMNS).select_from(Report)).where(where)
+        .order_by(Report.created_at.desc(), Report.id.desc()).limit(flt.limit).offset(flt.offset)
     ).all()
-    return [_as_dict(r) for r in rows], total
+    return [dict(r._mapping) for r in rows], total

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import shapely
 from pyproj import Transformer
+
+from ..domain.vocabulary import MONTHLY_QUOTAS, REPRESENTATIVE_KINDS, UNIT_KINDS
 from shapely import ops
 from shapely.geometry import shape
 from shapely.validation import explain_validity
@@ -20,7 +22,6 @@ from ..models import METRIC_SRID
 
 WGS84_NAMES = {"urn:ogc:def:crs:OGC:1.3:CRS84", "urn:ogc:def:crs:OGC::CRS84", "EPSG:4326",
                "urn:ogc:def:crs:EPSG::4326", "EPSG:4490", "urn:ogc:def:crs:EPSG::4490"}
-UNIT_KINDS = ("municipal_department", "construction_management")
 GAP_TOLERANCE_M = 1.0  # a street may leave the zones by less than this (rounding of shared borders)
 OVERLAP_TOLERANCE_M2 = 1.0
 
@@ -195,10 +196,10 @@ def read_city_data(directory: Path, city_bbox) -> CityData:
     rep_rows = _read_csv(d / "representatives.csv", ["code", "name", "kind", "monthly_quota", "street_id"])
     per_street = defaultdict(list)
     for line, row in rep_rows:
-        if row["kind"] not in ("representative", "committee_member"):
+        if row["kind"] not in REPRESENTATIVE_KINDS:
             raise GisDataError("representatives.csv", f"row {line}",
                                f"kind '{row['kind']}' is not representative or committee_member")
-        if row["monthly_quota"] not in ("2", "4"):
+        if row["monthly_quota"] not in {str(q) for q in MONTHLY_QUOTAS.values()}:
             raise GisDataError("representatives.csv", f"row {line}", f"monthly_quota must be 2 or 4, not {row['monthly_quota']}")
         if row["street_id"] not in street_codes:
             raise GisDataError("representatives.csv", f"row {line}", f"street {row['street_id']} is not in streets.geojson")

@@ -1,10 +1,9 @@
-"""Leaflet, its plugins and jQuery, served by the app itself from the XStatic packages.
+"""Leaflet and its marker-cluster plugin, served by the app itself from the XStatic packages.
 
 The city's intranet cannot reach a CDN, so no page may depend on one.
 """
 from __future__ import annotations
 
-import xstatic.pkg.jquery
 import xstatic.pkg.leaflet
 import xstatic.pkg.leaflet_markercluster
 from flask import Blueprint, abort, send_from_directory, url_for
@@ -14,7 +13,6 @@ bp = Blueprint("assets", __name__, url_prefix="/vendor")
 PACKAGES = {
     "leaflet": xstatic.pkg.leaflet.BASE_DIR,
     "leaflet-markercluster": xstatic.pkg.leaflet_markercluster.BASE_DIR,
-    "jquery": xstatic.pkg.jquery.BASE_DIR,
 }
 
 
@@ -28,3 +26,8 @@ def vendor(package: str, filename: str):
 
 def vendor_url(package: str, filename: str) -> str:
     return url_for("assets.vendor", package=package, filename=filename)
+
+
+@bp.app_context_processor
+def _vendor_url():
+    return {"vendor_url": vendor_url}
