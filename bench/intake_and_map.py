@@ -67,14 +67,14 @@ def main() -> None:
           f"p95 {ms(pct(times, 95))}, max {ms(max(times))}")
 
     # 2. intake: validate -> snap -> dispatch -> store, one transaction per report (as over HTTP)
-    rules = IntakeRules(settings.city_bbox, settings.snap_tolerance_m, settings.photo_dir, 1, 1)
+    rules = IntakeRules.from_settings(settings)
     times, refused = [], 0
     t_all = time.perf_counter()
     for lon, lat in points[: args.reports]:
         t0 = time.perf_counter()
         try:
             with db.transaction() as s:
-                submit_report(s, reporter, Submission(uuid.uuid4(), lat, lon, "wgs84", "0401", "bench"), rules)
+                submit_report(s, reporter, Submission(client_id=uuid.uuid4(), lon=lon, lat=lat, crs="wgs84", category="0401", description="bench"), rules)
         except Exception:  # points near a street's end can fall beyond the tolerance
             refused += 1
         times.append(time.perf_counter() - t0)

@@ -1,12 +1,15 @@
 """Engine and session handling; the one place that knows the store is PostgreSQL."""
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from typing import Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 
 def make_engine(url: str) -> Engine:
@@ -18,7 +21,11 @@ def make_engine(url: str) -> Engine:
     if url.startswith(("postgresql://", "postgres://")):
         # SQLAlchemy 2.1 defaults to psycopg 3; the project uses psycopg2
         url = "postgresql+psycopg2://" + url.split("://", 1)[1]
-    engine = create_engine(url, pool_pre_ping=True)
+    engine = create_engine(
+        url, pool_pre_ping=True,
+        # a server that does not answer is reported (503) within seconds, not after the OS gives up
+        connect_args={"connect_timeout": 5},
+    )
 
     @event.listens_for(engine, "connect")
     def _utc(dbapi_conn, _record):  # timestamps are stored and compared in UTC
@@ -41,10 +48,19 @@ class Database:
             with session.begin():
                 yield session
         finally:
-            session.close()
+            close_quietly(session)
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def close_quietly(session: Session) -> None:
+    """Close a session whose connection may be dead (the server went away mid-request): the
+    request's own answer (a 503, or the committed report) must not be replaced by this error."""
+    try:
+        session.close()
+    except Exception as exc:  # noqa: BLE001 - closing is cleanup; the connection is discarded anyway
+        log.warning("closing a database session failed: %s", exc)
 
 
 def sibling_database(url: str, name: str) -> str:

@@ -1,26 +1,39 @@
-"""submit_report(): validate -> snap -> dispatch -> store, in one transaction, idempotent on client_id."""
+"""submit_report(): validate -> snap -> dispatch -> store, in one transaction, idempotent on client_id.
+
+A report and its photo live or die together without ever deleting a file on a guess: the photo is
+written first, under a name made from its own content (so a retry writes the same file), then the
+row that names it is committed. If the commit fails — or seems to fail while it in fact reached
+PostgreSQL — the file stays; files that no row names are removed later by `geoapp photos sweep`
+(sweep_orphan_photos below), and only once they are older than any transaction could be.
+"""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from ..models import Category, Report, ReportEvent
 from .coords import BBox, to_wgs84
 from .dispatch import CategoryItem, dispatch_unit_for
-from .errors import BadInput, ClientIdConflict, NotARepresentative, UnknownCategory
+from .errors import ClientIdConflict, ClientIdReused, NotARepresentative, PhotoStoreUnavailable, UnknownCategory
+from .inputs import ReportInput, validate
 from .photos import prepare_photo
-from .reports import get_report
+from .reports import ReportRecord, get_report
 from .snapping import snap_to_street
 
-MAX_DESCRIPTION = 2000
+if TYPE_CHECKING:
+    from ..config import Settings
+
 SUBMITTING_ROLES = ("representative", "dispatcher", "admin")
 
 
@@ -39,47 +52,35 @@ class IntakeRules:
     photo_max_bytes: int
     photo_max_px: int
 
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "IntakeRules":
+        return cls(city_bbox=settings.city_bbox, snap_tolerance_m=settings.snap_tolerance_m,
+                   photo_dir=settings.photo_dir, photo_max_bytes=int(settings.upload_max_mb * 1024 * 1024),
+                   photo_max_px=settings.photo_max_px)
 
-@dataclass
+
+@dataclass(kw_only=True)
 class Submission:
+    """What a client sent, unchecked: the fields go through ReportInput, the one declared schema."""
     client_id: Any
-    lat: Any
     lon: Any
-    crs: Any = "wgs84"
+    lat: Any
+    crs: Any = None
     category: Any = None
     description: Any = None
     photo: bytes | None = None
 
-
-def _parse_client_id(value: Any) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        raise BadInput(field="client_id", field_zh="client_id",
-                       problem="must be a UUID generated on the device",
-                       problem_zh="须为设备生成的 UUID。") from None
+    def fields(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k != "photo" and v is not None}
 
 
-def _parse_number(value: Any, field: str, field_zh: str) -> float:
-    if isinstance(value, bool) or value is None or value == "":
-        raise BadInput(field=field, field_zh=field_zh, problem="is required", problem_zh="必填。")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise BadInput(field=field, field_zh=field_zh, problem=f"'{value}' is not a number",
-                       problem_zh=f"“{value}”不是数字。") from None
-
-
-def _parse_description(value: Any) -> str:
-    text_ = (value or "").strip() if isinstance(value, str) else ""
-    if not text_:
-        raise BadInput(field="description", field_zh="问题描述", problem="is required (one sentence is enough)",
-                       problem_zh="必填（一句话即可）。")
-    if len(text_) > MAX_DESCRIPTION:
-        raise BadInput(field="description", field_zh="问题描述",
-                       problem=f"is {len(text_)} characters; at most {MAX_DESCRIPTION}",
-                       problem_zh=f"共 {len(text_)} 字，最多 {MAX_DESCRIPTION} 字。")
-    return text_
+def fingerprint(report: ReportInput, photo: bytes | None) -> str:
+    """What makes two submissions the same one: a retry repeats it exactly; anything else is a new report."""
+    canonical = json.dumps({
+        "lon": report.lon, "lat": report.lat, "crs": report.crs, "category": report.category,
+        "description": report.description, "photo": hashlib.sha256(photo).hexdigest() if photo else None,
+    }, sort_keys=True, ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def find_item(session: Session, code: Any) -> CategoryItem:
@@ -92,54 +93,54 @@ def find_item(session: Session, code: Any) -> CategoryItem:
     return CategoryItem(row.id, row.code, row.name, row.unit_type)
 
 
-def _existing(session: Session, client_id: uuid.UUID, reporter: Reporter) -> dict | None:
+def _existing(session: Session, client_id: uuid.UUID, reporter: Reporter, digest: str) -> ReportRecord | None:
     row = session.execute(
-        text("SELECT id, reporter_id FROM reports WHERE client_id = :cid"), {"cid": client_id}
+        text("SELECT id, reporter_id, submission_sha256 FROM reports WHERE client_id = :cid"), {"cid": client_id}
     ).one_or_none()
     if row is None:
         return None
     if row.reporter_id != reporter.user_id:
         raise ClientIdConflict()
+    if row.submission_sha256 is not None and row.submission_sha256 != digest:
+        raise ClientIdReused(report_id=row.id)
     return get_report(session, row.id)
 
 
 def submit_report(session: Session, reporter: Reporter, sub: Submission, rules: IntakeRules,
-                  at: dt.datetime | None = None) -> tuple[dict, bool]:
-    """Returns (report, created). A repeat of an earlier client_id returns that report, created=False.
+                  at: dt.datetime | None = None) -> tuple[ReportRecord, bool]:
+    """Returns (report record, created). A true retry of an earlier client_id returns that report,
+    created=False; the same client_id with different content is refused (ClientIdReused).
 
     `at` backdates an imported report (demo data, history from the WeChat group); default now.
-
-    The caller owns the transaction: nothing is stored unless it commits, and the photo file is
-    removed again if this function fails after writing it.
+    The caller owns the transaction: nothing is stored unless it commits.
     """
-    client_id = _parse_client_id(sub.client_id)
-    existing = _existing(session, client_id, reporter)
+    data = validate(ReportInput, sub.fields())
+    digest = fingerprint(data, sub.photo)
+    existing = _existing(session, data.client_id, reporter, digest)
     if existing is not None:
         return existing, False
     if reporter.role not in SUBMITTING_ROLES:
         raise NotARepresentative()
 
-    lat = _parse_number(sub.lat, "lat", "纬度")
-    lon = _parse_number(sub.lon, "lon", "经度")
-    point = to_wgs84(lon, lat, str(sub.crs or "wgs84"), rules.city_bbox)
-    item = find_item(session, sub.category)
-    description = _parse_description(sub.description)
+    point = to_wgs84(data.lon, data.lat, data.crs, rules.city_bbox)
+    item = find_item(session, data.category)
     photo = (prepare_photo(sub.photo, max_bytes=rules.photo_max_bytes, max_px=rules.photo_max_px)
              if sub.photo is not None else None)
 
     snap = snap_to_street(session, point.lon, point.lat, rules.snap_tolerance_m)
     dispatch = dispatch_unit_for(session, item, snap.street_id, point.lon, point.lat)
 
-    photo_rel = f"{client_id.hex[:2]}/{client_id}.jpg" if photo else None
+    # the file first, then the row that names it (see the module's docstring)
+    photo_rel = store_photo(rules.photo_dir, photo) if photo is not None else None
     report_id = session.execute(
         insert(Report)
         .values(
-            client_id=client_id,
-            reported_lon=lon, reported_lat=lat, reported_crs=str(sub.crs or "wgs84").lower(),
+            client_id=data.client_id, submission_sha256=digest,
+            reported_lon=data.lon, reported_lat=data.lat, reported_crs=data.crs,
             geom=f"SRID=4326;POINT({point.lon!r} {point.lat!r})",
             street_id=snap.street_id, distance_m=snap.distance_m, position_m=snap.position_m,
             on_own_street=(reporter.street_id == snap.street_id),
-            category_id=item.id, description=description, reporter_id=reporter.user_id,
+            category_id=item.id, description=data.description, reporter_id=reporter.user_id,
             photo_path=photo_rel, unit_id=dispatch.unit_id, dispatch_reason=dispatch.reason,
             **({"created_at": at, "updated_at": at} if at else {}),
         )
@@ -147,7 +148,7 @@ def submit_report(session: Session, reporter: Reporter, sub: Submission, rules: 
         .returning(Report.id)
     ).scalar_one_or_none()
     if report_id is None:  # a concurrent retry of the same submission won the race
-        existing = _existing(session, client_id, reporter)
+        existing = _existing(session, data.client_id, reporter, digest)
         assert existing is not None
         return existing, False
 
@@ -159,25 +160,51 @@ def submit_report(session: Session, reporter: Reporter, sub: Submission, rules: 
               "unit": dispatch.unit_code, "dispatch_rule": dispatch.rule},
     ))
     session.flush()
-    if photo is not None:
-        _store_photo(rules.photo_dir / photo_rel, photo, session)
     return get_report(session, report_id), True
 
 
-def _store_photo(path: Path, data: bytes, session: Session) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def store_photo(photo_dir: Path, data: bytes) -> str:
+    """Write a processed photo under its SHA-256 (atomically) and return its path relative to
+    photo_dir. Writing the same photo again is harmless. A store that cannot be written (read-only,
+    full, missing) is a 503: the caller's transaction then rolls back and nothing is stored."""
+    digest = hashlib.sha256(data).hexdigest()
+    rel = f"{digest[:2]}/{digest}.jpg"
+    path = photo_dir / rel
+    try:
+        if path.exists() and path.stat().st_size == len(data):
+            os.utime(path)  # a fresh mtime: the sweep must not take it while its row is being committed
+            return rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        raise PhotoStoreUnavailable(reason=exc.strerror or type(exc).__name__) from None
+    return rel
 
-    # The row and the file live or die together: drop the file if the transaction rolls back.
-    committed = []
 
-    @event.listens_for(session, "after_commit", once=True)
-    def _keep(_session):
-        committed.append(True)
-
-    @event.listens_for(session, "after_rollback", once=True)
-    def _discard(_session):
-        if not committed:
+def sweep_orphan_photos(session: Session, photo_dir: Path, *, older_than_s: float = 3600,
+                        dry_run: bool = False) -> list[Path]:
+    """Remove photo files that no report names and that are older than `older_than_s` (a file
+    younger than that may belong to a transaction still in flight). Returns what was (or would be)
+    removed."""
+    if not photo_dir.is_dir():
+        return []
+    named = {p for (p,) in session.execute(text("SELECT photo_path FROM reports WHERE photo_path IS NOT NULL"))}
+    cutoff = time.time() - older_than_s
+    removed = []
+    for path in sorted(photo_dir.glob("*/*")):
+        if not path.is_file() or path.stat().st_mtime > cutoff:
+            continue
+        if path.relative_to(photo_dir).as_posix() in named:
+            continue
+        if not dry_run:
             path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed

@@ -1,63 +1,48 @@
-"""/api/v1: JSON and GeoJSON (RFC 7946). Authenticated by `Authorization: Bearer <api key>`."""
+"""/api/v1: JSON and GeoJSON (RFC 7946). Authenticated by `Authorization: Bearer <api key>`.
+
+Thin: each view parses the request through a declared schema (geoapp.domain.inputs), calls the
+domain, and answers with the presenter's shapes (geoapp.present). Refusals of every kind become
+`{"error", "message"}` in web/errors.py.
+"""
 from __future__ import annotations
 
 import functools
+from urllib.parse import urlencode
 
 from flask import Blueprint, abort, g, jsonify, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest
 
+from .. import present
 from ..domain.accounts import user_for_key
-from ..domain.errors import BadInput, DomainError, PhotoTooLarge
+from ..domain.inputs import ReportQuery, refusal, validate
 from ..domain.intake import IntakeRules, Reporter, Submission, submit_report
-from ..domain.reports import get_report, list_reports
+from ..domain.reports import ReportFilter, get_report, list_reports
 from ..domain.streets import streets_geojson
 from ..domain.taxonomy import category_tree
-from ..models import REPORT_STATUSES
 from . import database, read_session, settings
+from .errors import render_error
 from .i18n import current_language
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-
-def error_response(code: str, message: str, status: int, details: dict | None = None):
-    body = {"error": code, "message": message}
-    if details:
-        body["details"] = details
-    return jsonify(body), status
-
-
-@bp.errorhandler(DomainError)
-def _domain_error(err: DomainError):
-    details = {k: v for k, v in err.params.items() if not k.endswith("_zh")}
-    return error_response(err.code, err.message(current_language()), err.status, details)
-
-
-@bp.errorhandler(RequestEntityTooLarge)
-def _too_large(_err):
-    s = settings()
-    size = (request.content_length or 0) / 1024 / 1024
-    return _domain_error(PhotoTooLarge(size_mb=size, max_mb=s.upload_max_mb))
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(err: HTTPException):
-    return error_response(err.name.lower().replace(" ", "_"), err.description or err.name, err.code or 500)
+REPORT_FIELDS = ("client_id", "lat", "lon", "crs", "category", "description")
 
 
 def _unauthorized():
     zh = "需要有效的 API 密钥（请求头 Authorization: Bearer <密钥>）。"
     en = "A valid API key is required (header Authorization: Bearer <key>)."
-    resp, status = error_response("unauthorized", en if current_language() == "en" else zh, 401)
-    resp.headers["WWW-Authenticate"] = 'Bearer realm="geoapp"'
-    return resp, status
+    return render_error("unauthorized", 401, en if current_language() == "en" else zh,
+                        headers={"WWW-Authenticate": 'Bearer realm="geoapp"'})
 
 
 def api_key_required(view):
+    # who is asking is decided in one place, web/auth.py (Flask-Login's request loader reads the
+    # bearer key); the API never takes the session cookie, since it is exempt from CSRF protection
+    from .auth import api_user
+
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        header = request.headers.get("Authorization", "")
-        scheme, _, key = header.partition(" ")
-        user = user_for_key(read_session(), key.strip()) if scheme.lower() == "bearer" else None
+        user = api_user()
         if user is None:
             return _unauthorized()
         g.user = user
@@ -65,34 +50,19 @@ def api_key_required(view):
     return wrapper
 
 
-def _intake_rules() -> IntakeRules:
-    s = settings()
-    return IntakeRules(
-        city_bbox=s.city_bbox,
-        snap_tolerance_m=s.snap_tolerance_m,
-        photo_dir=s.photo_dir,
-        photo_max_bytes=int(s.upload_max_mb * 1024 * 1024),
-        photo_max_px=s.photo_max_px,
-    )
-
-
 def _submission_from_request() -> Submission:
-    if request.mimetype == "multipart/form-data" or request.mimetype == "application/x-www-form-urlencoded":
-        form = request.form
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
         upload = request.files.get("photo")
         # a form with no file chosen still sends an empty part with an empty file name
         photo = upload.read() if upload is not None and upload.filename else None
-        fields = {k: form.get(k) for k in ("client_id", "lat", "lon", "crs", "category", "description")}
-        return Submission(**fields, photo=photo)
-    body = request.get_json(silent=True)
+        return Submission(**{k: request.form.get(k) for k in REPORT_FIELDS}, photo=photo)
+    try:
+        body = request.get_json(silent=False) if request.is_json else None
+    except (BadRequest, RecursionError):  # malformed JSON, or nested too deep for the parser
+        body = None
     if not isinstance(body, dict):
-        raise BadInput(field="body", field_zh="请求体",
-                       problem="send a JSON object, or multipart/form-data when attaching a photo",
-                       problem_zh="须为 JSON 对象；附带照片时使用 multipart/form-data。")
-    fields = {k: body.get(k) for k in ("client_id", "lat", "lon", "crs", "category", "description")}
-    if fields["crs"] is None:
-        fields["crs"] = "wgs84"
-    return Submission(**fields)
+        raise refusal("body", "object")
+    return Submission(**{k: body.get(k) for k in REPORT_FIELDS})
 
 
 @bp.post("/reports")
@@ -103,81 +73,41 @@ def create_report():
     street_id = user.representative.street_id if user.representative is not None else None
     reporter = Reporter(user_id=user.id, role=user.role, street_id=street_id)
     with database().transaction() as session:
-        report, created = submit_report(session, reporter, submission, _intake_rules())
-    return jsonify(report), 201 if created else 200
+        record, created = submit_report(session, reporter, submission, IntakeRules.from_settings(settings()))
+    return jsonify(present.report(record)), 201 if created else 200
 
 
 @bp.get("/reports/<int:report_id>")
 @api_key_required
 def show_report(report_id: int):
-    report = get_report(read_session(), report_id)
-    if report is None:
+    record = get_report(read_session(), report_id)
+    if record is None:
         abort(404)
-    return jsonify(report)
-
-
-def _parse_bbox(raw: str) -> tuple[float, float, float, float]:
-    try:
-        parts = tuple(float(p) for p in raw.split(","))
-    except ValueError:
-        parts = ()
-    if len(parts) != 4 or parts[0] > parts[2] or parts[1] > parts[3]:
-        raise BadInput(field="bbox", field_zh="bbox", problem="must be min_lon,min_lat,max_lon,max_lat",
-                       problem_zh="格式须为 最小经度,最小纬度,最大经度,最大纬度。")
-    return parts  # type: ignore[return-value]
-
-
-def _parse_int(name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = lo - 1
-    if not lo <= value <= hi:
-        raise BadInput(field=name, field_zh=name, problem=f"must be an integer from {lo} to {hi}",
-                       problem_zh=f"须为 {lo} 到 {hi} 之间的整数。")
-    return value
-
-
-def _feature(report: dict) -> dict:
-    props = {k: v for k, v in report.items() if k not in ("lat", "lon")}
-    return {"type": "Feature", "id": report["id"],
-            "geometry": {"type": "Point", "coordinates": [report["lon"], report["lat"]]},
-            "properties": props}
+    return jsonify(present.report(record))
 
 
 @bp.get("/reports")
 @api_key_required
 def index_reports():
-    bbox = _parse_bbox(request.args["bbox"]) if request.args.get("bbox") else None
-    statuses = [s for s in request.args.get("status", "").split(",") if s]
-    unknown = [s for s in statuses if s not in REPORT_STATUSES]
-    if unknown:
-        raise BadInput(field="status", field_zh="status", problem=f"unknown status {unknown[0]!r}",
-                       problem_zh=f"未知状态“{unknown[0]}”。")
-    limit = _parse_int("limit", 100, 1, settings().api_page_size_max)
-    offset = _parse_int("offset", 0, 0, 10**9)
-    reports, total = list_reports(read_session(), bbox=bbox, statuses=statuses, limit=limit, offset=offset)
+    query = validate(ReportQuery, request.args.to_dict())
+    flt = ReportFilter(bbox=query.bbox, statuses=query.status, limit=query.limit, offset=query.offset)
+    records, total = list_reports(read_session(), flt)
     links = []
-    if offset + len(reports) < total:
-        args = dict(request.args, offset=offset + limit, limit=limit)
-        links.append({"rel": "next", "href": _url_with(args)})
-    if offset > 0:
-        args = dict(request.args, offset=max(offset - limit, 0), limit=limit)
-        links.append({"rel": "prev", "href": _url_with(args)})
-    body = {"type": "FeatureCollection", "features": [_feature(r) for r in reports],
-            "numberMatched": total, "numberReturned": len(reports), "links": links}
-    if bbox is not None:
-        body["bbox"] = list(bbox)
+    if flt.offset + len(records) < total:
+        links.append({"rel": "next", "href": _page_link(flt.offset + flt.limit, flt.limit)})
+    if flt.offset > 0:
+        links.append({"rel": "prev", "href": _page_link(max(flt.offset - flt.limit, 0), flt.limit)})
+    body = {"type": "FeatureCollection", "features": [present.feature(r) for r in records],
+            "numberMatched": total, "numberReturned": len(records), "links": links}
+    if flt.bbox is not None:
+        body["bbox"] = list(flt.bbox)
     return jsonify(body)
 
 
-def _url_with(args: dict) -> str:
-    from urllib.parse import urlencode
-
-    return request.base_url + "?" + urlencode(args)
+def _page_link(offset: int, limit: int) -> str:
+    # relative to this server: the Host header is the client's to set, so it never makes a link
+    args = request.args.to_dict() | {"offset": offset, "limit": limit}
+    return request.path + "?" + urlencode(args)
 
 
 @bp.get("/streets")

@@ -1,0 +1,205 @@
+"""What a client may send: the declared schemas of requests, and the rules all user text obeys.
+
+Every request body and query goes through one of these pydantic models before anything else sees
+it, so a value is either normalised (what is stored is exactly what was checked) or refused with a
+BadInput naming the field and the problem in both languages. Nothing here trusts Python's lax
+parsing: numbers are plain ASCII decimals and finite; text has no NUL, control characters or
+unpaired surrogates, and is more than invisible characters.
+"""
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+import uuid
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic_core import PydanticCustomError
+
+from .errors import BadInput, UnknownCrs
+from .vocabulary import DEFAULT_CRS, INPUT_CRS, REPORT_STATUSES
+
+MAX_DESCRIPTION = 2000
+PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 100, 1000
+
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
+_INTEGER = re.compile(r"[0-9]{1,9}")
+# Characters that show nothing: a text made only of these (and spaces) is empty.
+_INVISIBLE = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800", "\u180e"}
+
+# (field) -> (Chinese field name, English problem, Chinese problem) for each kind of failure
+_PROBLEMS = {
+    "missing": ("is required", "必填。"),
+    "number": ("must be a number written with the digits 0-9 (e.g. 41.1165)", "须为用数字 0-9 书写的数值（例如 41.1165）。"),
+    "finite": ("must be a finite number", "须为有限数值。"),
+    "integer": ("must be a whole number written with the digits 0-9", "须为用数字 0-9 书写的整数。"),
+    "uuid": ("must be a UUID generated on the device (not the all-zero UUID)", "须为设备生成的 UUID（不能全为零）。"),
+    "text": ("must be text", "须为文本。"),
+    "empty": ("is required (one sentence is enough)", "必填（一句话即可）。"),
+    "control": ("contains a control character (such as NUL); remove it", "含有控制字符（如 NUL），请删除。"),
+    "surrogate": ("contains a broken character (an unpaired UTF-16 surrogate)", "含有无效字符（不成对的 UTF-16 代理项）。"),
+    "too_long": ("is {length} characters; at most {max}", "共 {length} 字，最多 {max} 字。"),
+    "code": ("must be a code of letters and digits", "须为字母和数字组成的编码。"),
+    "bbox": ("must be min_lon,min_lat,max_lon,max_lat with min below max", "格式须为 最小经度,最小纬度,最大经度,最大纬度（最小值小于最大值）。"),
+    "range": ("must be from {lo} to {hi}", "须在 {lo} 到 {hi} 之间。"),
+    "status": ("unknown status '{value}'; one of {allowed}", "未知状态“{value}”；可选 {allowed}。"),
+    "object": ("send a JSON object, or multipart/form-data when attaching a photo",
+               "须为 JSON 对象；附带照片时使用 multipart/form-data。"),
+}
+_FIELD_ZH = {"client_id": "client_id", "lat": "纬度", "lon": "经度", "crs": "坐标系", "category": "问题类别",
+             "description": "问题描述", "bbox": "bbox", "status": "status", "limit": "limit", "offset": "offset",
+             "body": "请求体"}
+
+
+def _fail(kind: str, **ctx) -> PydanticCustomError:
+    return PydanticCustomError(kind, _PROBLEMS[kind][0], ctx)
+
+
+def refusal(field: str, kind: str, **ctx) -> BadInput:
+    en, zh = _PROBLEMS[kind]
+    return BadInput(field=field, field_zh=_FIELD_ZH.get(field, field),
+                    problem=en.format(**ctx), problem_zh=zh.format(**ctx))
+
+
+def number(value: Any) -> float:
+    """A finite float from a JSON number or a plain ASCII decimal string (no '1_000', no '٤١', no 'nan')."""
+    if isinstance(value, bool) or value is None:
+        raise _fail("number")
+    if isinstance(value, str):
+        value = value.strip()
+        if not _DECIMAL.fullmatch(value):
+            raise _fail("number")
+    elif not isinstance(value, (int, float)):
+        raise _fail("number")
+    try:
+        result = float(value)
+    except OverflowError:  # a 401-digit JSON integer
+        raise _fail("finite") from None
+    if not math.isfinite(result):
+        raise _fail("finite")
+    return result
+
+
+def user_text(value: Any, *, max_length: int) -> str:
+    """Text a person typed: stripped, line ends normalised, NFC; refused if it holds NUL, other
+    control characters, unpaired surrogates, or nothing visible."""
+    if not isinstance(value, str):
+        raise _fail("text")
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+        raise _fail("surrogate")
+    value = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n")).strip()
+    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in value):
+        raise _fail("control")
+    if all(c.isspace() or c in _INVISIBLE or unicodedata.category(c) in ("Cf", "Zs", "Mn") for c in value):
+        raise _fail("empty")
+    if len(value) > max_length:
+        raise _fail("too_long", length=len(value), max=max_length)
+    return value
+
+
+def _client_id(value: Any) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        parsed = value
+    elif isinstance(value, str) and len(value) <= 64:
+        try:
+            parsed = uuid.UUID(value.strip())
+        except ValueError:
+            raise _fail("uuid") from None
+    else:
+        raise _fail("uuid")
+    if parsed.int == 0:
+        raise _fail("uuid")
+    return parsed
+
+
+def _crs(value: Any) -> str:
+    crs = value.strip().lower() if isinstance(value, str) else value
+    if crs in (None, ""):
+        return DEFAULT_CRS
+    if crs not in INPUT_CRS:
+        # its own refusal: the sentence names the coordinate systems we take
+        raise UnknownCrs(crs=str(value)[:40])
+    return crs
+
+
+def _code(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9A-Za-z_.-]{1,32}", value.strip()):
+        raise _fail("code")
+    return value.strip()
+
+
+Number = Annotated[float, BeforeValidator(number)]
+
+
+class ReportInput(BaseModel):
+    """A report as a phone or another client sends it (the photo travels beside it, as bytes)."""
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    client_id: Annotated[uuid.UUID, BeforeValidator(_client_id)]
+    lat: Number
+    lon: Number
+    crs: Annotated[str, BeforeValidator(_crs)] = DEFAULT_CRS
+    category: Annotated[str, BeforeValidator(_code)]
+    description: Annotated[str, BeforeValidator(lambda v: user_text(v, max_length=MAX_DESCRIPTION))]
+
+
+def _bbox(value: Any):
+    if value in (None, ""):
+        return None
+    parts = value.split(",") if isinstance(value, str) else []
+    if len(parts) != 4 or not all(_DECIMAL.fullmatch(p.strip()) for p in parts):
+        raise _fail("bbox")
+    box = tuple(float(p) for p in parts)
+    if not all(math.isfinite(v) for v in box) or box[0] > box[2] or box[1] > box[3]:
+        raise _fail("bbox")
+    return box
+
+
+def _statuses(value: Any) -> tuple[str, ...]:
+    found = tuple(s.strip() for s in (value or "").split(",") if s.strip()) if isinstance(value, str) else None
+    if found is None:
+        raise _fail("text")
+    for s in found:
+        if s not in REPORT_STATUSES:
+            raise _fail("status", value=s[:40], allowed=", ".join(REPORT_STATUSES))
+    return found
+
+
+def _integer(lo: int, hi: int, default: int):
+    def parse(value: Any) -> int:
+        if value in (None, ""):
+            return default
+        if not isinstance(value, str) or not _INTEGER.fullmatch(value.strip()):
+            raise _fail("integer")
+        n = int(value)
+        if not lo <= n <= hi:
+            raise _fail("range", lo=lo, hi=hi)
+        return n
+    return BeforeValidator(parse)
+
+
+class ReportQuery(BaseModel):
+    """The query string of GET /api/v1/reports."""
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    bbox: Annotated[tuple[float, float, float, float] | None, BeforeValidator(_bbox)] = None
+    status: Annotated[tuple[str, ...], BeforeValidator(_statuses)] = ()
+    limit: Annotated[int, _integer(1, PAGE_SIZE_MAX, PAGE_SIZE_DEFAULT)] = PAGE_SIZE_DEFAULT
+    offset: Annotated[int, _integer(0, 10**9, 0)] = 0
+
+
+def validate(model: type[BaseModel], data: Any):
+    """`model` filled from `data`, or a BadInput for the first problem (every problem in details)."""
+    if not isinstance(data, dict):
+        raise refusal("body", "object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        first = errors[0]
+        field = str(first["loc"][0]) if first["loc"] else "body"
+        kind = first["type"] if first["type"] in _PROBLEMS else "missing" if first["type"] == "missing" else "text"
+        err = refusal(field, kind, **(first.get("ctx") or {}))
+        err.params["fields"] = sorted({str(e["loc"][0]) for e in errors if e["loc"]})
+        raise err from None
