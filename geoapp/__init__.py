@@ -24,15 +24,21 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     csrf = CSRFProtect(app)
 
-    from .web import api, assets, auth, close_session, i18n, maps
+    from .domain import photos
+    from .web import api, assets, auth, close_session, errors, health, i18n, maps, security
 
+    photos.configure_decoding(settings.photo_decode_slots)
     app.teardown_appcontext(close_session)
     i18n.init_app(app)
+    errors.init_app(app)
+    security.init_app(app, settings)
+    app.register_blueprint(health.bp)
     app.register_blueprint(assets.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # the API authenticates by bearer key, not by cookie, so CSRF cannot reach it
     app.register_blueprint(auth.bp)
     app.register_blueprint(maps.bp)
+    auth.init_app(app)  # who is asking (Flask-Login: session cookie or bearer key), sign-in throttle
 
     from .cli import register_commands
 

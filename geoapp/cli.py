@@ -63,14 +63,16 @@ def gis_load(directory: str):
     click.echo(f"loaded {directory}: " + (counts.summary() if counts.changed else "already up to date"))
 
 
-demo_cli = click.Group("demo", help="Demo users and reports.")
+demo_cli = click.Group("demo", help="Demo users and reports (only with GEOAPP_DEMO=1, the default).")
 
 
 @demo_cli.command("load")
 @click.option("--reports", default=300, show_default=True, help="How many demo reports to create.")
 @click.option("--seed", default=2024, show_default=True)
 def demo_load(reports: int, seed: int):
-    """Create users rep01…rep29, dispatcher, admin and demo reports (once; a second run does nothing)."""
+    """Create users rep01…rep29, dispatcher, admin and demo reports (once; a second run does nothing).
+
+    With GEOAPP_DEMO=0 it creates nothing, and warns about accounts still using the demo password."""
     from .demo import load_demo
 
     with _db().transaction() as session:
@@ -98,20 +100,63 @@ def users_api_key(username: str):
 @users_cli.command("set-password")
 @click.argument("username")
 @click.password_option()
-def users_set_password(username: str, password: str):
-    """Set the web sign-in password of USERNAME."""
-    from .domain.accounts import set_password
+@click.option("--must-change", is_flag=True,
+              help="The user must choose a new password at next sign-in (for a password you hand over).")
+def users_set_password(username: str, password: str, must_change: bool):
+    """Set the web sign-in password of USERNAME (at least 10 characters, not containing the username,
+    not a common password). Ends the user's signed-in sessions."""
+    from .domain.accounts import WeakPassword, set_password
 
     try:
         with _db().transaction() as session:
-            set_password(session, username, password)
+            set_password(session, username, password, must_change=must_change)
     except LookupError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"password set for {username}")
+    except WeakPassword as exc:
+        raise click.ClickException(f"{exc.message('zh')} {exc.message('en')}") from None
+    click.echo(f"password set for {username}" + (" (to be changed at next sign-in)" if must_change else ""))
+
+
+@users_cli.command("init-admin")
+@click.option("--username", default="admin", show_default=True)
+def users_init_admin(username: str):
+    """Create the first admin, with a one-time password printed once, to be changed at first sign-in.
+
+    Prints nothing and changes nothing when an admin exists, so it can run at every start."""
+    from .domain.accounts import create_first_admin
+
+    try:
+        with _db().transaction() as session:
+            password = create_first_admin(session, username)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if password is not None:
+        click.echo(f"created the first admin: username {username}, one-time password {password}\n"
+                   "It is shown only this once; sign in with it and choose a new password.")
+
+
+photos_cli = click.Group("photos", help="The photo store.")
+
+
+@photos_cli.command("sweep")
+@click.option("--older-than", "older_than", default=3600, show_default=True, type=click.IntRange(min=60),
+              help="Only files at least this many seconds old (younger ones may belong to a report being saved).")
+@click.option("--dry-run", is_flag=True, help="List what would be removed, remove nothing.")
+def photos_sweep(older_than: int, dry_run: bool):
+    """Remove photo files that no report names (left by submissions whose transaction failed)."""
+    from .domain.intake import sweep_orphan_photos
+
+    settings = current_app.config["GEOAPP"]
+    with _db().transaction() as session:
+        removed = sweep_orphan_photos(session, settings.photo_dir, older_than_s=older_than, dry_run=dry_run)
+    for path in removed:
+        click.echo(("would remove " if dry_run else "removed ") + str(path))
+    click.echo(f"{len(removed)} orphan photo file(s) {'found' if dry_run else 'removed'} in {settings.photo_dir}")
 
 
 def register_commands(app: Flask) -> None:
-    for group in (db_cli, gis_cli, demo_cli, users_cli):
+    from .serve import serve
+    for group in (db_cli, gis_cli, demo_cli, users_cli, photos_cli, serve):
         app.cli.add_command(group)
 
 

@@ -57,9 +57,37 @@ class Settings:
     photo_dir: Path = field(default_factory=lambda: Path(os.environ.get("PHOTO_DIR", VAR_DIR / "photos")))
     # Longest side of a stored photo, in pixels: phones send 4000 px, a case needs far less.
     photo_max_px: int = field(default_factory=lambda: int(_float("PHOTO_MAX_PX", 2048)))
-    api_page_size_max: int = 1000
+    # How many uploaded images are decoded at once; more wait (up to 20 s, then 503). Bounds the
+    # memory a burst of large photos can take: see bench/photo_memory.py.
+    photo_decode_slots: int = field(default_factory=lambda: int(_float("PHOTO_DECODE_SLOTS", 2)))
     # Times are stored in UTC and shown to people in the city's time zone.
     display_tz: str = field(default_factory=lambda: os.environ.get("DISPLAY_TZ", "Asia/Shanghai"))
+
+    # accounts and sessions (geoapp/web/auth.py, geoapp/domain/accounts.py, geoapp/demo.py)
+    # GEOAPP_DEMO=1 (the default, for a first run): `geoapp demo load` creates rep01…rep29, dispatcher and
+    # admin with the published demo password and demo reports. A real deployment sets 0: demo load then
+    # creates nothing, and `geoapp users init-admin` creates the first admin with a one-time password.
+    demo: bool = field(default_factory=lambda: (os.environ.get("GEOAPP_DEMO") or "1").strip().lower()
+                       not in ("0", "false", "no", "off"))
+    # GEOAPP_HTTPS=1 when users reach the site over https (a TLS reverse proxy): cookies are then sent
+    # only over https (Secure). Off by default: city intranets often serve plain http.
+    https: bool = field(default_factory=lambda: (os.environ.get("GEOAPP_HTTPS") or "0").strip().lower()
+                        in ("1", "true", "yes", "on"))
+    # A sign-in lasts at most this long, and ends after this much inactivity...
+    session_hours: float = field(default_factory=lambda: _float("SESSION_HOURS", 12.0))
+    session_idle_minutes: float = field(default_factory=lambda: _float("SESSION_IDLE_MINUTES", 120.0))
+    # ...unless "keep me signed in" was ticked (phones): then it lasts this long, with no idle limit.
+    session_remember_days: float = field(default_factory=lambda: _float("SESSION_REMEMBER_DAYS", 30.0))
+    # Failed sign-ins allowed per username and per client IP within one window; one more and further
+    # attempts (even with the right password) are refused until the window ends. Checked before any
+    # password hash is computed; successful sign-ins are not counted.
+    login_fails_per_user: int = field(default_factory=lambda: int(_float("LOGIN_FAILS_PER_USER", 5)))
+    login_fails_per_ip: int = field(default_factory=lambda: int(_float("LOGIN_FAILS_PER_IP", 30)))
+    login_fail_window_minutes: int = field(default_factory=lambda: int(_float("LOGIN_FAIL_WINDOW_MINUTES", 15)))
+    # Where those counts are kept (Flask-Limiter / `limits` storage URI). memory:// is right for the one
+    # waitress process `geoapp serve` runs (counts reset on restart); several processes or hosts need a
+    # shared store, e.g. redis://host:6379.
+    ratelimit_storage_uri: str = field(default_factory=lambda: os.environ.get("RATELIMIT_STORAGE_URI") or "memory://")
 
     def as_flask_config(self) -> dict:
         return {

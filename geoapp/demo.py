@@ -1,5 +1,10 @@
 """Demo data: the users rep01…rep29, dispatcher and admin, and a few hundred plausible reports.
 
+Only with GEOAPP_DEMO=1 (the default, for a first run; Settings.demo). The demo password is published
+(README), so it is given only to the demo accounts this module creates itself, never to an account
+that exists already. A real deployment sets GEOAPP_DEMO=0 and creates its first admin with
+`geoapp users init-admin` (a one-time password that must be changed at first sign-in).
+
 Demo reports go through the real intake path (submit_report), so they are snapped and dispatched
 exactly as a phone's would be; only their timestamps are spread over the past months.
 """
@@ -10,8 +15,8 @@ import random
 import uuid
 
 from sqlalchemy import select, text
-from werkzeug.security import generate_password_hash
 from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from .config import Settings
 from .domain.intake import IntakeRules, Reporter, Submission, submit_report
@@ -30,27 +35,52 @@ PHRASES = [
 ]
 
 
-def _ensure_users(session: Session) -> dict[str, User]:
-    users = {u.username: u for u in session.execute(select(User)).scalars()}
+def _demo_accounts(session: Session) -> list[User]:
+    """The demo's accounts, unsaved: one representative per street, a dispatcher and an admin."""
     reps = session.execute(select(Representative).order_by(Representative.code)).scalars().all()
-    for n, rep in enumerate(reps, start=1):
-        name = f"rep{n:02d}"
-        if name not in users:
-            users[name] = User(username=name, display_name=rep.name, role="representative", representative_id=rep.id)
-            session.add(users[name])
-    for name, role, display in (("dispatcher", "dispatcher", "调度员"), ("admin", "admin", "系统管理员")):
-        if name not in users:
-            users[name] = User(username=name, display_name=display, role=role)
-            session.add(users[name])
-    demo_hash = generate_password_hash(DEMO_PASSWORD)  # hashing is deliberately slow: once for all
-    for user in users.values():
-        if user.password_hash is None:
+    accounts = [User(username=f"rep{n:02d}", display_name=rep.name, role="representative", representative_id=rep.id)
+                for n, rep in enumerate(reps, start=1)]
+    accounts += [User(username="dispatcher", display_name="调度员", role="dispatcher"),
+                 User(username="admin", display_name="系统管理员", role="admin")]
+    return accounts
+
+
+def _ensure_users(session: Session) -> dict[str, User]:
+    """Create the demo accounts that do not exist yet, with the demo password; return all users by name.
+    An account that already exists keeps its password (or its lack of one): the demo password is
+    never handed to an account this function did not create."""
+    users = {u.username: u for u in session.execute(select(User)).scalars()}
+    created = [u for u in _demo_accounts(session) if u.username not in users]
+    if created:
+        demo_hash = generate_password_hash(DEMO_PASSWORD)  # hashing is deliberately slow: once for all
+        for user in created:
             user.password_hash = demo_hash
+            users[user.username] = user
+        session.add_all(created)
     session.flush()
     return users
 
 
+def users_with_demo_password(session: Session) -> list[str]:
+    """Accounts whose password is still the published demo one (all demo accounts share one hash,
+    so this costs one check per distinct hash, not one per user)."""
+    names = {u.username for u in _demo_accounts(session)}
+    by_hash: dict[str, list[str]] = {}
+    for user in session.execute(select(User).where(User.username.in_(names))).scalars():
+        if user.password_hash:
+            by_hash.setdefault(user.password_hash, []).append(user.username)
+    return sorted(name for hashed, group in by_hash.items()
+                  if check_password_hash(hashed, DEMO_PASSWORD) for name in group)
+
+
 def load_demo(session: Session, settings: Settings, *, n_reports: int = 300, seed: int = 2024) -> str:
+    if not settings.demo:
+        message = "GEOAPP_DEMO=0: no demo users or reports created"
+        leftover = users_with_demo_password(session)
+        if leftover:
+            message += ("\nWARNING: these accounts still have the published demo password: "
+                        + ", ".join(leftover) + "; give each a new one with `geoapp users set-password NAME`")
+        return message
     users = _ensure_users(session)
     already = session.execute(text("SELECT count(*) FROM reports")).scalar_one()
     if already:

@@ -1,4 +1,6 @@
-# Sourced by scripts/serve and scripts/test: everything both need, idempotent and quick on a second run.
+# Sourced by scripts/serve, scripts/test, scripts/shell, scripts/stop and bench/run: everything they need,
+# idempotent and quick on a second run. Not for your own interactive shell (it turns on set -euo pipefail
+# there); scripts/shell gives you one with PATH and DATABASE_URL set.
 #   provision_system [extra apt packages...]  PostGIS (and extras) from apt when missing
 #   provision_venv                            .venv with the project installed (re-installed when pyproject changes)
 #   provision_database NAME                   a PostGIS database; exports DATABASE_URL

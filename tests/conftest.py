@@ -2,6 +2,7 @@
 migrated and loaded with gis_data/ once per run; a fresh app per test with empty reports/users."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 
@@ -73,6 +74,36 @@ def app(db, settings):
 
 
 @pytest.fixture
+def make_app(db, settings):
+    """Apps with some settings changed (lower limits, https, GEOAPP_DEMO…): make_app(demo=False)."""
+    made = []
+
+    def make(**changes):
+        app = create_app(dataclasses.replace(settings, **changes))
+        app.config["TESTING"] = True
+        made.append(app)
+        return app
+    yield make
+    for app in made:
+        app.extensions["geoapp_db"].dispose()
+
+
+@pytest.fixture
+def hash_checks(monkeypatch):
+    """Every password hash check made from now on (they are what makes a sign-in slow)."""
+    from geoapp.domain import accounts
+
+    calls = []
+    real = accounts.check_password_hash
+
+    def spy(stored, password):
+        calls.append(stored)
+        return real(stored, password)
+    monkeypatch.setattr(accounts, "check_password_hash", spy)
+    return calls
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 
@@ -130,3 +161,45 @@ def report_body(lon: float, lat: float, **extra) -> dict:
             "category": "0401", "description": "路边垃圾堆积"}
     body.update(extra)
     return body
+
+
+class AuthActions:
+    """Signing in and out through the real pages, CSRF token and all (as in Flask's flaskr tutorial).
+    Sign-in failures are counted by the real throttle; `reset_limits` forgets the counts."""
+
+    def __init__(self, app, client):
+        self.app, self.client = app, client
+
+    def csrf_token(self, path: str = "/login", client=None) -> str:
+        import re
+
+        html = (client or self.client).get(path).get_data(as_text=True)
+        tag = re.search(r'<input[^>]*name="csrf_token"[^>]*>', html).group(0)
+        return re.search(r'value="([^"]+)"', tag).group(1)
+
+    def login(self, username: str = "dispatcher", password: str | None = None, *, next_: str | None = None,
+              remember: bool = False, client=None, lang: str | None = None):
+        from geoapp.demo import DEMO_PASSWORD
+
+        client = client or self.client
+        query = "&".join(f"{k}={v}" for k, v in (("next", next_), ("lang", lang)) if v)
+        data = {"csrf_token": self.csrf_token(client=client), "username": username,
+                "password": DEMO_PASSWORD if password is None else password}
+        if remember:
+            data["remember"] = "y"
+        return client.post("/login" + (f"?{query}" if query else ""), data=data)
+
+    def logout(self, client=None):
+        client = client or self.client
+        return client.post("/logout", data={"csrf_token": self.csrf_token("/login", client=client)})
+
+    def reset_limits(self) -> None:
+        self.app.extensions["geoapp_sign_in_throttle"].reset()
+
+
+@pytest.fixture
+def signin(app, client) -> AuthActions:
+    """Sign-in helpers for `client`, with the sign-in counts reset (add the `users` fixture for accounts)."""
+    actions = AuthActions(app, client)
+    actions.reset_limits()
+    return actions

@@ -5,7 +5,7 @@ from flask import current_app, g
 from sqlalchemy.orm import Session
 
 from ..config import Settings
-from ..db import Database
+from ..db import Database, close_quietly
 
 
 def settings() -> Settings:
@@ -26,4 +26,4 @@ def read_session() -> Session:
 def close_session(_exc=None) -> None:
     session = g.pop("db_session", None)
     if session is not None:
-        session.close()
+        close_quietly(session)

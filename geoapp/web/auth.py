@@ -1,58 +1,246 @@
-"""Signing in to the web pages (session cookie, CSRF-protected form) and the role check for views."""
+"""Who is asking, decided in one place (Flask-Login), signing in and out, and changing passwords.
+
+Two credentials, one per surface, both ending in `current_user`:
+- Pages: Flask's signed session cookie. It holds Flask-Login's `_user_id` as "<user id>:<session
+  version>"; the user is loaded only while users.session_version still has that value, so raising it
+  (sign-out, a password change) ends every session of the user, copies of the cookie included. It also
+  holds when the sign-in began and when it was last used: it ends after SESSION_HOURS, or after
+  SESSION_IDLE_MINUTES without use. "Keep me signed in" makes it a permanent session (a cookie that
+  outlives the browser) lasting SESSION_REMEMBER_DAYS, with no idle limit. Flask-Login's separate
+  remember cookie is not used: it would be one more credential to revoke, and Flask-Login reads it
+  *instead of* the request loader, so a stale one would hide an API key.
+- API: `Authorization: Bearer <key>` (the request loader). The API never takes the cookie (it is
+  exempt from CSRF protection because of that) and pages never take a key.
+
+Failed sign-ins are counted per username and per client IP (Flask-Limiter's storage, fixed windows);
+past the limit, sign-in is refused with 429 before any password hash is computed, so guessing costs the
+server nothing and a correct password is refused too until the window ends.
+"""
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import math
+import time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+from flask import (Blueprint, Flask, abort, current_app, redirect, render_template, request, session,
+                   url_for)
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
-from wtforms import PasswordField, StringField
+from limits import RateLimitItemPerMinute
+from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired
 
-from ..domain.accounts import authenticate
+from ..config import Settings
+from ..domain import accounts
+from ..domain.accounts import (MIN_PASSWORD_LENGTH, WeakPassword, WrongPassword, authenticate, end_sessions,
+                               user_for_key, user_for_session)
 from ..models import User
-from . import read_session
+from . import database, read_session, settings
 from .i18n import current_language
 
 bp = Blueprint("auth", __name__)
 
 TEXT = {
     "zh": {"title": "登录", "username": "用户名", "password": "密码", "submit": "登录",
+           "remember": "保持登录（{days} 天，仅限个人设备）",
            "failed": "用户名或密码不正确。", "logout": "退出",
-           "expired": "页面已过期或来源无法验证，请重新操作。"},
+           "expired": "页面已过期或来源无法验证，请重新操作。",
+           "throttled": "登录尝试过多，请 {n} 分钟后再试。",
+           "pw_title": "修改密码", "pw_current": "当前密码", "pw_new": "新密码", "pw_repeat": "再次输入新密码",
+           "pw_submit": "修改密码", "pw_rules": "至少 {n} 个字符，不能包含用户名，不能是常见密码。",
+           "pw_forced": "请先设置您自己的新密码，然后才能继续使用。",
+           "pw_missing": "请填写全部三项。", "pw_mismatch": "两次输入的新密码不一致。",
+           "pw_wrong": "当前密码不正确。", "pw_done": "密码已修改。其他设备上的登录已全部退出。",
+           "pw_back": "返回地图"},
     "en": {"title": "Sign in", "username": "Username", "password": "Password", "submit": "Sign in",
+           "remember": "Keep me signed in ({days} days; personal devices only)",
            "failed": "Wrong username or password.", "logout": "Sign out",
-           "expired": "The page has expired or its origin could not be verified; please try again."},
+           "expired": "The page has expired or its origin could not be verified; please try again.",
+           "throttled": "Too many sign-in attempts; try again in {n} minutes.",
+           "throttled_1": "Too many sign-in attempts; try again in 1 minute.",
+           "pw_title": "Change password", "pw_current": "Current password", "pw_new": "New password",
+           "pw_repeat": "New password again", "pw_submit": "Change password",
+           "pw_rules": "At least {n} characters, not containing your username, not a common password.",
+           "pw_forced": "Choose a new password of your own before you continue.",
+           "pw_missing": "Fill in all three fields.", "pw_mismatch": "The two new passwords differ.",
+           "pw_wrong": "The current password is wrong.",
+           "pw_done": "Password changed. You have been signed out on every other device.",
+           "pw_back": "Back to the map"},
 }
+
+# keys this module keeps in the session, besides Flask-Login's (_user_id, _fresh, _id)
+SIGNED_IN_AT, SEEN_AT = "signed_in_at", "seen_at"
+SEEN_RESOLUTION_S = 60  # "last used" is rewritten at most once a minute (each rewrite resends the cookie)
 
 
 class LoginForm(FlaskForm):
     username = StringField(validators=[DataRequired()])
     password = PasswordField(validators=[DataRequired()])
+    remember = BooleanField()
 
 
-def current_user() -> User | None:
-    if "user" not in g:
-        user_id = session.get("user_id")
-        g.user = read_session().get(User, user_id) if user_id else None
-    return g.user
+class PasswordForm(FlaskForm):
+    current = PasswordField(validators=[DataRequired()])
+    new = PasswordField(validators=[DataRequired()])
+    repeat = PasswordField(validators=[DataRequired()])
+
+
+class Principal(UserMixin):
+    """The user as Flask-Login sees them (`current_user`), and how this request proved who they are:
+    "session" (the cookie) or "api_key". Anything else is read from the User row."""
+
+    def __init__(self, user: User, via: str):
+        self.user = user
+        self.via = via
+
+    def get_id(self) -> str:
+        return f"{self.user.id}:{self.user.session_version}"
+
+    def __getattr__(self, name):
+        if name in ("user", "via"):  # not set yet (e.g. while being copied): no recursion
+            raise AttributeError(name)
+        return getattr(self.user, name)
+
+
+def _is_api_request() -> bool:
+    return request.blueprint == "api"
+
+
+# --- who is asking ------------------------------------------------------------------------------
+
+def _session_alive(now: float) -> bool:
+    began, seen = session.get(SIGNED_IN_AT), session.get(SEEN_AT)
+    if not isinstance(began, (int, float)) or not isinstance(seen, (int, float)):
+        return False
+    s = settings()
+    if session.permanent:  # "keep me signed in"
+        return now - began < s.session_remember_days * 86400
+    return now - began < s.session_hours * 3600 and now - seen < s.session_idle_minutes * 60
+
+
+def _forget_sign_in() -> None:
+    for key in ("_user_id", "_fresh", "_id", SIGNED_IN_AT, SEEN_AT):
+        session.pop(key, None)
+    session.permanent = False
+
+
+def _load_from_session(user_id: str) -> Principal | None:
+    """Flask-Login's user loader: the session's user, if the session is still valid."""
+    if _is_api_request():
+        return None  # the API takes a bearer key only (it is CSRF-exempt because of that)
+    try:
+        uid, version = (int(part) for part in user_id.split(":"))
+    except (AttributeError, ValueError):
+        _forget_sign_in()
+        return None
+    now = time.time()
+    user = user_for_session(read_session(), uid, version) if _session_alive(now) else None
+    if user is None:  # expired, signed out elsewhere, password changed, or user removed
+        _forget_sign_in()
+        return None
+    if now - session[SEEN_AT] >= SEEN_RESOLUTION_S:
+        session[SEEN_AT] = int(now)
+    return Principal(user, "session")
+
+
+def _load_from_request(req) -> Principal | None:
+    """Flask-Login's request loader: the API's `Authorization: Bearer <key>`."""
+    if not _is_api_request():
+        return None
+    scheme, _, key = req.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    user = user_for_key(read_session(), key.strip())
+    return Principal(user, "api_key") if user is not None else None
+
+
+def api_user() -> User | None:
+    """The user an API request's bearer key identifies (None: no valid key)."""
+    if current_user.is_authenticated and getattr(current_user, "via", None) == "api_key":
+        return current_user.user
+    return None
+
+
+def _to_login():
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
 def login_required(*roles: str):
-    """The view needs a signed-in user, and one of `roles` when given (403 otherwise)."""
+    """The page needs a signed-in user (else: to /login?next=…), one whose password need not be
+    changed first (else: to /account/password), and one of `roles` when given (else 403)."""
     def decorate(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            user = current_user()
-            if user is None:
-                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-            if roles and user.role not in roles:
+            if not current_user.is_authenticated or current_user.via != "session":
+                return _to_login()
+            if current_user.must_change_password and request.endpoint != "auth.change_password":
+                return redirect(url_for("auth.change_password"))
+            if roles and current_user.role not in roles:
                 abort(403)
             return view(*args, **kwargs)
         return wrapper
     return decorate
 
+
+def _start_session(user: User, *, remember: bool, signed_in_at: float | None = None) -> None:
+    now = int(time.time())
+    if signed_in_at is None:
+        session.clear()  # a fresh session for a fresh sign-in: nothing carried over from before
+    session.permanent = remember
+    session[SIGNED_IN_AT] = int(signed_in_at or now)
+    session[SEEN_AT] = now
+    login_user(Principal(user, "session"))
+
+
+# --- failed sign-ins ----------------------------------------------------------------------------
+
+class SignInThrottle:
+    """Counts failed password checks per username and per client IP in fixed windows (the window
+    starts at the first failure); tells how long to wait once either count is used up. Only failures
+    are counted, by the caller, after the check; the test comes before any hash is computed. Two
+    requests for the same name racing through the test can each still be checked: at most the
+    server's thread count (8) beyond the limit."""
+
+    def __init__(self, limiter: Limiter, per_user: int, per_ip: int, window_minutes: int):
+        self.limiter = limiter
+        self.per_user = RateLimitItemPerMinute(per_user, window_minutes, namespace="signin-failed-user")
+        self.per_ip = RateLimitItemPerMinute(per_ip, window_minutes, namespace="signin-failed-ip")
+
+    def _counts(self, username: str):
+        name = (username or "").strip().lower()[:128]  # "Admin" and "admin " count as admin
+        return ((self.per_user, name), (self.per_ip, get_remote_address() or "unknown"))
+
+    def wait_seconds(self, username: str) -> int:
+        """0 if a password may be checked now; else how many seconds until it may."""
+        strategy = self.limiter.limiter
+        resets = [strategy.get_window_stats(item, key).reset_time
+                  for item, key in self._counts(username) if not strategy.test(item, key)]
+        return max(1, math.ceil(max(resets) - time.time())) if resets else 0
+
+    def failed(self, username: str) -> None:
+        for item, key in self._counts(username):
+            self.limiter.limiter.hit(item, key)
+
+    def reset(self) -> None:
+        """Forget every count (tests; or an operator's console after a false alarm)."""
+        self.limiter.reset()
+
+
+def throttle() -> SignInThrottle:
+    return current_app.extensions["geoapp_sign_in_throttle"]
+
+
+def _too_many(t: dict, wait_s: int) -> str:
+    minutes = max(1, math.ceil(wait_s / 60))
+    return t["throttled_1"] if minutes == 1 and "throttled_1" in t else t["throttled"].format(n=minutes)
+
+
+# --- pages --------------------------------------------------------------------------------------
 
 def _safe_next(target: str | None) -> str:
     # only same-site paths: never redirect a signed-in user to another host
@@ -61,32 +249,119 @@ def _safe_next(target: str | None) -> str:
     return url_for("maps.show_map")
 
 
+def _login_page(form: LoginForm, error: str | None = None, status: int = 200, headers: dict | None = None):
+    t = TEXT[current_language()]
+    remember = t["remember"].format(days=f"{settings().session_remember_days:g}")
+    return render_template("auth/login.html", form=form, t=t, remember_label=remember, error=error), \
+        status, headers or {}
+
+
+def _password_page(form: PasswordForm, error: str | None = None, status: int = 200, headers: dict | None = None):
+    t = TEXT[current_language()]
+    return render_template("auth/password.html", form=form, t=t, error=error,
+                           rules=t["pw_rules"].format(n=MIN_PASSWORD_LENGTH), min_length=MIN_PASSWORD_LENGTH,
+                           forced=current_user.must_change_password, done=request.args.get("changed") == "1"), \
+        status, headers or {}
+
+
 @bp.app_errorhandler(CSRFError)
 def _csrf_failed(_err):
     # a form left open past its token's life: say so and offer a fresh form, not a bare 400 page
     t = TEXT[current_language()]
-    return render_template("auth/login.html", form=LoginForm(), t=t, error=t["expired"]), 400
+    if request.endpoint == "auth.change_password" and current_user.is_authenticated:
+        return _password_page(PasswordForm(), t["expired"], 400)
+    return _login_page(LoginForm(), t["expired"], 400)
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     t = TEXT[current_language()]
     form = LoginForm()
-    error = None
-    if form.validate_on_submit():
-        user = authenticate(read_session(), form.username.data, form.password.data)
-        if user is not None:
-            session.clear()
-            session["user_id"] = user.id
-            return redirect(_safe_next(request.args.get("next")))
-        error = t["failed"]
-    elif request.method == "POST":
-        error = t["failed"]
-    return render_template("auth/login.html", form=form, t=t, error=error), 200 if error is None else 401
+    if not form.validate_on_submit():
+        return _login_page(form, t["failed"], 401) if request.method == "POST" else _login_page(form)
+    username = form.username.data
+    wait = throttle().wait_seconds(username)
+    if wait:  # refused before the (slow) password hash: guessing past the limit costs nothing
+        return _login_page(form, _too_many(t, wait), 429, {"Retry-After": str(wait)})
+    user = authenticate(read_session(), username, form.password.data)
+    if user is None:
+        throttle().failed(username)
+        return _login_page(form, t["failed"], 401)
+    _start_session(user, remember=bool(form.remember.data))
+    if user.must_change_password:
+        return redirect(url_for("auth.change_password"))
+    return redirect(_safe_next(request.args.get("next")))
 
 
 @bp.post("/logout")
 def logout():
-    LoginForm()  # the CSRF check applies to this POST too (CSRFProtect)
+    # the CSRF check applies to this POST too (CSRFProtect)
+    if current_user.is_authenticated and current_user.via == "session":
+        with database().transaction() as s:
+            end_sessions(s, current_user.id)  # this cookie, and every copy of it, stops working
+    logout_user()
     session.clear()
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required()
+def change_password():
+    lang = current_language()
+    t = TEXT[lang]
+    form = PasswordForm()
+    if not form.validate_on_submit():
+        return _password_page(form, t["pw_missing"], 400) if request.method == "POST" else _password_page(form)
+    if form.new.data != form.repeat.data:
+        return _password_page(form, t["pw_mismatch"], 400)
+    username = current_user.username
+    wait = throttle().wait_seconds(username)
+    if wait:  # the current password is a password check like sign-in's: the same limit applies
+        return _password_page(form, _too_many(t, wait), 429, {"Retry-After": str(wait)})
+    try:
+        with database().transaction() as s:
+            user = accounts.change_password(s, current_user.id, form.current.data, form.new.data)
+    except WrongPassword:
+        throttle().failed(username)
+        return _password_page(form, t["pw_wrong"], 400)
+    except WeakPassword as exc:
+        return _password_page(form, exc.message(lang), 400)
+    # every session of the user ended with the change; this one carries on with the new version
+    _start_session(user, remember=session.permanent, signed_in_at=session.get(SIGNED_IN_AT))
+    return redirect(url_for("auth.change_password", changed="1"))
+
+
+def _unauthorized():
+    """For views protected with flask_login.login_required instead of ours: same answers as ours."""
+    if _is_api_request():
+        abort(401)  # JSON with WWW-Authenticate (web/errors.py)
+    return _to_login()
+
+
+def init_app(app: Flask) -> None:
+    """Sessions, Flask-Login and the sign-in throttle. Called once the blueprints are registered."""
+    s: Settings = app.config["GEOAPP"]
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=s.https,  # only behind https (GEOAPP_HTTPS=1): intranets often serve http
+        REMEMBER_COOKIE_SECURE=s.https,  # not set by this app (see above); secure in case anything does
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        # the cookie lifetime of a "keep me signed in" session; the server checks its own limits too
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(days=s.session_remember_days),
+    )
+
+    manager = LoginManager()
+    manager.init_app(app)
+    # Flask-Login's IP/browser fingerprint would sign phones out whenever they switch networks; the
+    # session version and lifetimes above are the controls instead
+    manager.session_protection = None
+    manager.user_loader(_load_from_session)
+    manager.request_loader(_load_from_request)
+    manager.unauthorized_handler(_unauthorized)
+
+    limiter = Limiter(get_remote_address, app=app, storage_uri=s.ratelimit_storage_uri,
+                      strategy="fixed-window")
+    app.extensions["geoapp_sign_in_throttle"] = SignInThrottle(
+        limiter, s.login_fails_per_user, s.login_fails_per_ip, s.login_fail_window_minutes)
