@@ -6,7 +6,8 @@ import uuid
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
-    BigInteger, Boolean, CheckConstraint, Computed, DateTime, Double, ForeignKey, Integer,
+    BigInteger, Boolean, CheckConstraint, Computed, DateTime, Double, ForeignKey, ForeignKeyConstraint,
+    Index, Integer,
     Numeric, String, Text, UniqueConstraint, func,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -215,3 +216,57 @@ class ReportEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(32))
     to_status: Mapped[str | None] = mapped_column(String(32))
     data: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+
+
+class Walk(Base):
+    """A representative's walk along the streets, recorded by the phone (开始巡街 / 结束巡街).
+    Its id is made on the phone, so re-sent chunks land on the same walk."""
+    __tablename__ = "walks"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # the walker's street at the time (NULL for non-representatives): coverage counts only these
+    representative_id: Mapped[int | None] = mapped_column(ForeignKey("representatives.id"))
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class WalkChunk(Base):
+    """One uploaded piece of a walk's trace; (walk_id, chunk_no) makes a re-send idempotent."""
+    __tablename__ = "walk_chunks"
+    walk_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("walks.id"), primary_key=True)
+    chunk_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # the trace as received (WGS-84), kept for audit and re-matching when streets change
+    trace = mapped_column(Geometry("LINESTRING", srid=WGS84, spatial_index=False), nullable=True)
+    n_points: Mapped[int] = mapped_column(Integer)
+    n_kept: Mapped[int] = mapped_column(Integer)
+    # why points were dropped: {"poor_accuracy": n, "impossible_speed": n, ...}
+    dropped: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    # sha256 of the normalised chunk: a re-send with different content is refused (409)
+    chunk_sha256: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (CheckConstraint("chunk_no >= 0", name="walk_chunk_no"),)
+
+
+class WalkInterval(Base):
+    """A stretch of one street that a walk passed along: from_m..to_m metres from the street's start
+    (the same measure as Report.position_m). Coverage per road is computed from these rows."""
+    __tablename__ = "walk_intervals"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    walk_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    chunk_no: Mapped[int] = mapped_column(Integer)
+    street_id: Mapped[int] = mapped_column(ForeignKey("streets.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    representative_id: Mapped[int | None] = mapped_column(ForeignKey("representatives.id"))
+    from_m: Mapped[float] = mapped_column(Double)
+    to_m: Mapped[float] = mapped_column(Double)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint("0 <= from_m AND from_m <= to_m", name="walk_interval_measures"),
+        CheckConstraint("started_at <= ended_at", name="walk_interval_times"),
+        ForeignKeyConstraint(["walk_id", "chunk_no"], ["walk_chunks.walk_id", "walk_chunks.chunk_no"]),
+        # coverage asks "which stretches of street S were walked in period P"
+        Index("walk_intervals_street_time", "street_id", "started_at"),
+        Index("walk_intervals_user_time", "user_id", "started_at"),
+    )
