@@ -25,7 +25,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf = CSRFProtect(app)
 
     from .domain import photos
-    from .web import api, assets, auth, close_session, errors, health, i18n, maps, security
+    from .web import (api, api_me, api_walks, assets, auth, close_session, errors, health, i18n, maps, phone,
+                      photos as photo_routes, pin, security)
 
     photos.configure_decoding(settings.photo_decode_slots)
     app.teardown_appcontext(close_session)
@@ -34,10 +35,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     security.init_app(app, settings)
     app.register_blueprint(health.bp)
     app.register_blueprint(assets.bp)
-    app.register_blueprint(api.bp)
-    csrf.exempt(api.bp)  # the API authenticates by bearer key, not by cookie, so CSRF cannot reach it
+    for api_bp in (api.bp, api_me.bp, api_walks.bp, photo_routes.bp):
+        app.register_blueprint(api_bp)
+        # the API checks CSRF itself, only for writes that ride on the session cookie (api.api_login_required)
+        csrf.exempt(api_bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(maps.bp)
+    app.register_blueprint(phone.bp)
+    app.register_blueprint(pin.bp)
     auth.init_app(app)  # who is asking (Flask-Login: session cookie or bearer key), sign-in throttle
 
     from .cli import register_commands

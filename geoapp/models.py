@@ -19,7 +19,7 @@ METRIC_SRID = 4549
 WGS84 = 4326
 
 from .domain.vocabulary import (  # noqa: E402 - the closed lists live in one place
-    INPUT_CRS, MONTHLY_QUOTAS, REPORT_STATUSES, REPRESENTATIVE_KINDS, UNIT_KINDS, USER_ROLES,
+    INPUT_CRS, MONTHLY_QUOTAS, PHOTO_KINDS, REPORT_STATUSES, REPRESENTATIVE_KINDS, UNIT_KINDS, USER_ROLES,
 )
 
 
@@ -269,4 +269,29 @@ class WalkInterval(Base):
         # coverage asks "which stretches of street S were walked in period P"
         Index("walk_intervals_street_time", "street_id", "started_at"),
         Index("walk_intervals_user_time", "user_id", "started_at"),
+    )
+
+
+class Photo(Base):
+    """A photo of a report. The original is kept byte for byte as evidence (served to admins only);
+    the published copy is what everyone else sees: oriented, resized, watermarked, no metadata."""
+    __tablename__ = "photos"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), server_default="before")
+    seq: Mapped[int] = mapped_column(Integer, server_default="0")  # order within (report, kind)
+    original_path: Mapped[str | None] = mapped_column(Text)   # relative to PHOTO_DIR
+    published_path: Mapped[str] = mapped_column(Text)          # relative to PHOTO_DIR
+    sha256: Mapped[str | None] = mapped_column(String(64))     # of the original bytes
+    size_bytes: Mapped[int | None] = mapped_column(Integer)    # of the original
+    width: Mapped[int | None] = mapped_column(Integer)         # of the published copy
+    height: Mapped[int | None] = mapped_column(Integer)
+    taken_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    taken_at_source: Mapped[str | None] = mapped_column(String(16))  # 'exif' or 'received'
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (
+        CheckConstraint(one_of("kind", PHOTO_KINDS), name="photo_kind"),
+        CheckConstraint("taken_at_source IS NULL OR taken_at_source IN ('exif', 'received')",
+                        name="photo_taken_at_source"),
+        UniqueConstraint("report_id", "kind", "seq", name="photo_report_kind_seq"),
     )

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from geoapp.demo import DEMO_PASSWORD
 from geoapp.models import User
-from tests.conftest import AuthActions
+from tests.conftest import AuthActions, report_body
 
 NEW_PASSWORD = "Linghe-river-77"
 
@@ -200,13 +200,22 @@ def test_cookies_are_secure_behind_https(make_app, users):
 
 # --- one credential per surface, and roles ------------------------------------------------------
 
-def test_the_api_takes_a_key_and_not_the_session_cookie(client, users, signin, auth):
-    signin.login()
-    assert client.get("/map").status_code == 200
-    r = client.get("/api/v1/reports")  # signed in, but no key: the API is CSRF-exempt, so no cookie
-    assert r.status_code == 401 and r.json["error"] == "unauthorized"
-    assert r.headers["WWW-Authenticate"].startswith("Bearer")
-    assert client.get("/api/v1/reports", headers=auth("dispatcher")).status_code == 200
+def test_the_api_takes_the_session_cookie_with_csrf_on_writes_or_a_key(client, users, signin, auth, streets):
+    anonymous = client.get("/api/v1/reports")
+    assert anonymous.status_code == 401 and anonymous.json["error"] == "unauthorized"
+    assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+    signin.login("rep03")
+    assert client.get("/api/v1/reports").status_code == 200  # our own pages read with the cookie
+    body = report_body(*streets.point("S03", 0.5))
+    forged = client.post("/api/v1/reports", json=body)  # what a cross-site form or fetch could send
+    assert forged.status_code == 400 and forged.json["error"] == "csrf_failed"
+    token = signin.csrf_token("/account/password")
+    sent = client.post("/api/v1/reports", json=body, headers={"X-CSRFToken": token})
+    assert sent.status_code == 201
+    other = report_body(*streets.point("S03", 0.6))
+    assert client.post("/api/v1/reports", json=other, headers=auth("rep03")).status_code == 201  # a key needs no token
+    signin.logout()
+    assert client.get("/api/v1/reports").status_code == 401
 
 
 def test_pages_take_the_session_and_not_a_key(client, users, auth):

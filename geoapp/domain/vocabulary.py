@@ -19,3 +19,8 @@ UNIT_KINDS = ("municipal_department", "construction_management")
 # Representatives: ordinary representatives send 2 watermarked photos a month, committee members 4.
 REPRESENTATIVE_KINDS = ("representative", "committee_member")
 MONTHLY_QUOTAS = {"representative": 2, "committee_member": 4}
+
+# A report's photos: `before` when reported ([2]); `progress` and `after` come with handling ([3]).
+PHOTO_KINDS = ("before", "progress", "after")
+# How many photos one report may carry, per kind, when sent.
+MAX_PHOTOS_PER_REPORT = 3

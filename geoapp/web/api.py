@@ -1,4 +1,5 @@
-"""/api/v1: JSON and GeoJSON (RFC 7946). Authenticated by `Authorization: Bearer <api key>`.
+"""/api/v1: JSON and GeoJSON (RFC 7946). Authenticated by `Authorization: Bearer <api key>` or by
+the session cookie of a signed-in page (with its CSRF token on writes).
 
 Thin: each view parses the request through a declared schema (geoapp.domain.inputs), calls the
 domain, and answers with the presenter's shapes (geoapp.present). Refusals of every kind become
@@ -9,7 +10,7 @@ from __future__ import annotations
 import functools
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, g, jsonify, request
+from flask import Blueprint, abort, current_app, g, jsonify, request
 from werkzeug.exceptions import BadRequest
 
 from .. import present
@@ -19,6 +20,7 @@ from ..domain.intake import IntakeRules, Reporter, Submission, submit_report
 from ..domain.reports import ReportFilter, get_report, list_reports
 from ..domain.streets import streets_geojson
 from ..domain.taxonomy import category_tree
+from ..domain.visibility import Viewer
 from . import database, read_session, settings
 from .errors import render_error
 from .i18n import current_language
@@ -29,23 +31,28 @@ REPORT_FIELDS = ("client_id", "lat", "lon", "crs", "category", "description")
 
 
 def _unauthorized():
-    zh = "需要有效的 API 密钥（请求头 Authorization: Bearer <密钥>）。"
-    en = "A valid API key is required (header Authorization: Bearer <key>)."
+    zh = "需要登录，或有效的 API 密钥（请求头 Authorization: Bearer <密钥>）。"
+    en = "Sign in, or send a valid API key (header Authorization: Bearer <key>)."
     return render_error("unauthorized", 401, en if current_language() == "en" else zh,
                         headers={"WWW-Authenticate": 'Bearer realm="geoapp"'})
 
 
-def api_key_required(view):
-    # who is asking is decided in one place, web/auth.py (Flask-Login's request loader reads the
-    # bearer key); the API never takes the session cookie, since it is exempt from CSRF protection
-    from .auth import api_user
+def api_login_required(view):
+    """Who is asking is decided in one place, web/auth.py: the bearer key (other apps) or the
+    session cookie (our own pages). A cookie is sent by the browser on its own, so a state-changing
+    request that rides on it must also carry the page's CSRF token (header X-CSRFToken); a bearer
+    key cannot be sent by a forged cross-site request, so it needs none."""
+    from .auth import request_user
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        user = api_user()
+        user, via = request_user()
         if user is None:
             return _unauthorized()
+        if via == "session" and request.method not in ("GET", "HEAD", "OPTIONS"):
+            current_app.extensions["csrf"].protect()
         g.user = user
+        g.viewer = Viewer.of(user)
         return view(*args, **kwargs)
     return wrapper
 
@@ -66,7 +73,7 @@ def _submission_from_request() -> Submission:
 
 
 @bp.post("/reports")
-@api_key_required
+@api_login_required
 def create_report():
     submission = _submission_from_request()
     user = g.user
@@ -78,7 +85,7 @@ def create_report():
 
 
 @bp.get("/reports/<int:report_id>")
-@api_key_required
+@api_login_required
 def show_report(report_id: int):
     record = get_report(read_session(), report_id)
     if record is None:
@@ -87,7 +94,7 @@ def show_report(report_id: int):
 
 
 @bp.get("/reports")
-@api_key_required
+@api_login_required
 def index_reports():
     query = validate(ReportQuery, request.args.to_dict())
     flt = ReportFilter(bbox=query.bbox, statuses=query.status, limit=query.limit, offset=query.offset)

@@ -108,7 +108,7 @@ class Principal(UserMixin):
 
 
 def _is_api_request() -> bool:
-    return request.blueprint == "api"
+    return request.path.startswith("/api/")
 
 
 # --- who is asking ------------------------------------------------------------------------------
@@ -131,8 +131,8 @@ def _forget_sign_in() -> None:
 
 def _load_from_session(user_id: str) -> Principal | None:
     """Flask-Login's user loader: the session's user, if the session is still valid."""
-    if _is_api_request():
-        return None  # the API takes a bearer key only (it is CSRF-exempt because of that)
+    if _is_api_request() and request.headers.get("Authorization"):
+        return None  # an API request with a key is that key's, whatever cookie rides along
     try:
         uid, version = (int(part) for part in user_id.split(":"))
     except (AttributeError, ValueError):
@@ -164,6 +164,16 @@ def api_user() -> User | None:
     if current_user.is_authenticated and getattr(current_user, "via", None) == "api_key":
         return current_user.user
     return None
+
+
+def request_user() -> tuple[User | None, str | None]:
+    """Who an API request comes from, and how: (user, 'api_key' | 'session'), or (None, None).
+    A session whose password must be changed first is not let into the API either."""
+    if not current_user.is_authenticated:
+        return None, None
+    if current_user.via == "session" and current_user.must_change_password:
+        return None, None
+    return current_user.user, current_user.via
 
 
 def _to_login():
@@ -265,9 +275,12 @@ def _password_page(form: PasswordForm, error: str | None = None, status: int = 2
 
 
 @bp.app_errorhandler(CSRFError)
-def _csrf_failed(_err):
+def _csrf_failed(err):
     # a form left open past its token's life: say so and offer a fresh form, not a bare 400 page
     t = TEXT[current_language()]
+    if _is_api_request():  # a page's fetch without its token: JSON, like every API refusal
+        from .errors import render_error
+        return render_error("csrf_failed", 400, t["expired"])
     if request.endpoint == "auth.change_password" and current_user.is_authenticated:
         return _password_page(PasswordForm(), t["expired"], 400)
     return _login_page(LoginForm(), t["expired"], 400)

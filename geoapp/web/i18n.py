@@ -1,20 +1,41 @@
-"""Which language a response speaks: Chinese first, English on request (?lang=en or the browser's choice)."""
+"""Which language a response speaks, and the gettext catalogs behind every UI string.
+
+Chinese first: msgids are the Chinese text itself (zh_CN is the default locale, so a string with no
+English yet still reads right in Chinese, and tests/test_i18n.py finds it in English pages). English
+comes from geoapp/translations/en/LC_MESSAGES/messages.po, compiled to .mo by the setup
+(scripts/provision.sh, `pybabel compile`). The language is: ?lang= (remembered in a cookie), then the
+user's earlier choice, then Accept-Language, then Chinese.
+"""
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask, request
+from flask_babel import Babel
 
 LANGUAGES = ("zh", "en")
+LOCALES = {"zh": "zh_CN", "en": "en"}
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 
 
 def current_language() -> str:
     asked = request.args.get("lang") or request.cookies.get("lang")
     if asked in LANGUAGES:
         return asked
-    # Chinese first: staff browsers are not always set to zh, and English is a deliberate choice
+    best = request.accept_languages.best_match(["zh-CN", "zh", "en"])
+    if best and best.startswith("en"):
+        return "en"
     return "zh"
 
 
+def _locale() -> str:
+    return LOCALES[current_language()]
+
+
 def init_app(app: Flask) -> None:
+    Babel(app, locale_selector=_locale, default_locale="zh_CN", default_timezone=app.config["GEOAPP"].display_tz,
+          default_translation_directories=str(TRANSLATIONS))
+
     @app.context_processor
     def _lang():
         return {"lang": current_language()}
