@@ -143,8 +143,9 @@ photos_cli = click.Group("photos", help="The photo store.")
               help="Only files at least this many seconds old (younger ones may belong to a report being saved).")
 @click.option("--dry-run", is_flag=True, help="List what would be removed, remove nothing.")
 def photos_sweep(older_than: int, dry_run: bool):
-    """Remove photo files that no report names (left by submissions whose transaction failed)."""
-    from .domain.intake import sweep_orphan_photos
+    """Remove photo files (originals and published copies) that no photos row names: left by
+    submissions whose transaction failed, or seemed to."""
+    from .domain.report_photos import sweep_orphan_photos
 
     settings = current_app.config["GEOAPP"]
     with _db().transaction() as session:

@@ -44,6 +44,11 @@ class Settings:
     secret_key: str = field(default_factory=_secret_key)
     # A report must lie within this many metres of a key street (measured in the metric CRS).
     snap_tolerance_m: float = field(default_factory=lambda: _float("SNAP_TOLERANCE_M", 30.0))
+    # Walks (geoapp/domain/walks.py): GPS points less accurate than this (metres, as the phone
+    # reports it) are dropped, and so are points implying a speed above this (m/s) from the previous
+    # kept point (a GPS jump, or a ride in a car: a walk is on foot).
+    walk_max_accuracy_m: float = field(default_factory=lambda: _float("WALK_MAX_ACCURACY_M", 30.0))
+    walk_max_speed_mps: float = field(default_factory=lambda: _float("WALK_MAX_SPEED_MPS", 7.0))
     # The city's extent (WGS-84 lon/lat). Points outside are refused before any snapping;
     # it is also how swapped latitude/longitude is recognised.
     city_bbox: tuple[float, float, float, float] = field(
@@ -55,8 +60,9 @@ class Settings:
     tile_attribution: str = field(default_factory=lambda: os.environ.get("TILE_ATTRIBUTION", ""))
     upload_max_mb: float = field(default_factory=lambda: _float("UPLOAD_MAX_MB", 10.0))
     photo_dir: Path = field(default_factory=lambda: Path(os.environ.get("PHOTO_DIR", VAR_DIR / "photos")))
-    # Longest side of a stored photo, in pixels: phones send 4000 px, a case needs far less.
-    photo_max_px: int = field(default_factory=lambda: int(_float("PHOTO_MAX_PX", 2048)))
+    # Long edge of the published (watermarked) copy, in pixels: phones send 4000 px, a case needs far
+    # less, and 1600 lets a 12 MP JPEG be decoded at half scale (bench/run post_report).
+    photo_max_px: int = field(default_factory=lambda: int(_float("PHOTO_MAX_PX", 1600)))
     # How many uploaded images are decoded at once; more wait (up to 20 s, then 503). Bounds the
     # memory a burst of large photos can take: see bench/photo_memory.py.
     photo_decode_slots: int = field(default_factory=lambda: int(_float("PHOTO_DECODE_SLOTS", 2)))
@@ -89,10 +95,17 @@ class Settings:
     # shared store, e.g. redis://host:6379.
     ratelimit_storage_uri: str = field(default_factory=lambda: os.environ.get("RATELIMIT_STORAGE_URI") or "memory://")
 
+    @property
+    def request_body_max_bytes(self) -> int:
+        """The largest request the app reads: a report with its most photos, each at the upload
+        limit, plus the form fields."""
+        from .domain.vocabulary import MAX_PHOTOS_PER_REPORT
+        return MAX_PHOTOS_PER_REPORT * int(self.upload_max_mb * 1024 * 1024) + 64 * 1024
+
     def as_flask_config(self) -> dict:
         return {
             "SECRET_KEY": self.secret_key,
             # multipart overhead on top of the photo itself
-            "MAX_CONTENT_LENGTH": int(self.upload_max_mb * 1024 * 1024) + 64 * 1024,
+            "MAX_CONTENT_LENGTH": self.request_body_max_bytes,
             "GEOAPP": self,
         }

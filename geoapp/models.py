@@ -187,7 +187,6 @@ class Report(Base):
     category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
     description: Mapped[str] = mapped_column(Text)
     reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    photo_path: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(32), server_default="submitted")
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     dispatch_reason: Mapped[str] = mapped_column(Text)

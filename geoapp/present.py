@@ -3,7 +3,8 @@
 Pure functions of a report record (geoapp.domain.reports), the language and the time zone — no
 Flask here, so every surface (API, map, later the console, Open311 and the album) shows one report
 the same way. Names that have an English form in the data (streets, units, categories) are picked
-by `localized`.
+by `localized`; words (statuses, units) come from the gettext catalog (geoapp/translations), dates
+and numbers from Babel's data for the reader's locale.
 """
 from __future__ import annotations
 
@@ -11,14 +12,26 @@ import datetime as dt
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
+from babel.numbers import format_decimal
+
 from .domain.reports import ReportRecord
 from .domain.vocabulary import REPORT_STATUSES
+from .translations import DEFAULT_LANGUAGE, LOCALES, N_, translate
 
-# The report's states as people read them; every page shows a status through this table.
+# The report's states as people read them (msgids; English in the catalog); every page shows a
+# status through this table.
 STATUS_LABELS = {
-    "submitted": {"zh": "已提交", "en": "submitted"},
+    "submitted": N_("已提交"),
 }
 assert set(STATUS_LABELS) == set(REPORT_STATUSES), "every status needs a label"
+# Colour of each status where reports are drawn by status (the phone's pages); [3] adds the rest.
+STATUS_COLOURS = {"submitted": "#d4380d"}
+OTHER_STATUS_COLOUR = "#57606a"
+
+
+def status_colour(status: str) -> str:
+    return STATUS_COLOURS.get(status, OTHER_STATUS_COLOUR)
 
 # Map colour of each album class (A 公用设施, B 环境卫生与园林绿化, C 城市容貌); other codes fall back.
 CLASS_COLOURS = {"A": "#1f6feb", "B": "#2da44e", "C": "#d4380d"}
@@ -33,21 +46,41 @@ def localized(row: Mapping[str, Any], field: str, lang: str) -> str:
 
 
 def status_label(status: str, lang: str) -> str:
-    return STATUS_LABELS.get(status, {}).get(lang, status)
+    return translate(STATUS_LABELS[status], lang) if status in STATUS_LABELS else status
 
 
 def class_colour(class_code: str) -> str:
     return CLASS_COLOURS.get(class_code, OTHER_COLOUR)
 
 
-def local_time(moment: dt.datetime, tz: str) -> str:
-    return moment.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+def local_time(moment: dt.datetime, tz: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """A moment as the reader writes dates, in the city's time zone: "2026/11/25 16:35", "11/25/26, 4:35 PM"."""
+    return format_datetime(moment, "short", tzinfo=ZoneInfo(tz), locale=LOCALES[lang])
 
 
-def report(rec: ReportRecord) -> dict[str, Any]:
-    """The API's JSON of one report (times in UTC, ISO 8601; names in both languages)."""
-    return {
+def distance(metres: float, lang: str) -> str:
+    """Whole metres with the reader's digit grouping and unit: "1,240 米", "1,240 m"."""
+    number = format_decimal(round(metres), locale=LOCALES[lang])
+    return translate(N_("{n} 米"), lang).format(n=number)
+
+
+def photo(p: Mapping[str, Any]) -> dict[str, Any]:
+    """A published photo as the API shows it; the URL applies the visibility rule (web/photos.py)."""
+    return {"id": p["id"], "url": f"/api/v1/photos/{p['id']}", "kind": p["kind"],
+            "taken_at": p["taken_at"].isoformat() if p["taken_at"] else None,
+            "taken_at_source": p["taken_at_source"]}
+
+
+# What a summary (domain/visibility.py: another representative's report on my street) leaves out.
+_NOT_IN_SUMMARY = ("client_id", "description", "reporter", "reported", "dispatch_reason", "unit")
+
+
+def report(rec: ReportRecord, access: str = "full") -> dict[str, Any]:
+    """The API's JSON of one report (times in UTC, ISO 8601; names in both languages).
+    access='summary' leaves out who reported it and what they wrote (see domain/visibility.py)."""
+    out = {
         "id": rec["id"],
+        "access": access,
         "client_id": str(rec["client_id"]),
         "status": rec["status"],
         "lat": round(rec["lat"], 7),
@@ -60,9 +93,10 @@ def report(rec: ReportRecord) -> dict[str, Any]:
         "on_own_street": rec["on_own_street"],
         "category": {"code": rec["category_code"], "name": rec["category_name"],
                      "name_en": rec["category_name_en"], "class_code": rec["class_code"],
-                     "class_name": rec["class_name"]},
+                     "class_name": rec["class_name"], "class_name_en": rec["class_name_en"]},
         "description": rec["description"],
-        "has_photo": rec["photo_path"] is not None,
+        "photos": [photo(p) for p in rec.get("photos", ())],
+        "has_photo": bool(rec.get("photos")),
         "unit": {"id": rec["unit_id"], "code": rec["unit_code"], "name": rec["unit_name"],
                  "name_en": rec["unit_name_en"]},
         "dispatch_reason": rec["dispatch_reason"],
@@ -70,26 +104,38 @@ def report(rec: ReportRecord) -> dict[str, Any]:
         "created_at": rec["created_at"].isoformat(),
         "updated_at": rec["updated_at"].isoformat(),
     }
+    if access != "full":
+        for key in _NOT_IN_SUMMARY:
+            out.pop(key)
+    return out
 
 
-def feature(rec: ReportRecord) -> dict[str, Any]:
+def event(e: Mapping[str, Any]) -> dict[str, Any]:
+    """One entry of a report's history, as the API shows it."""
+    return {"at": e["at"].isoformat(), "action": e["action"], "from_status": e["from_status"],
+            "to_status": e["to_status"], "actor": e["actor"], "actor_role": e["actor_role"],
+            "data": e["data"]}
+
+
+def feature(rec: ReportRecord, access: str = "full") -> dict[str, Any]:
     """One report as an RFC 7946 Feature (longitude first)."""
-    props = report(rec)
+    props = report(rec, access)
     lat, lon = props.pop("lat"), props.pop("lon")
     return {"type": "Feature", "id": rec["id"], "geometry": {"type": "Point", "coordinates": [lon, lat]},
             "properties": props}
 
 
-def marker(rec: ReportRecord, lang: str, tz: str) -> dict[str, Any]:
-    """What the map needs to draw one report and its popup (all plain text; the page escapes it)."""
+def marker(rec: ReportRecord, lang: str, tz: str, access: str = "full") -> dict[str, Any]:
+    """What the map needs to draw one report and its popup (all plain text; the page escapes it).
+    A summary (domain/visibility.py) shows no description."""
     return {
         "id": rec["id"], "lat": round(rec["lat"], 7), "lon": round(rec["lon"], 7),
         "colour": class_colour(rec["class_code"]), "class": rec["class_code"],
-        "description": rec["description"],
+        "description": rec["description"] if access == "full" else "",
         "street": localized(rec, "street_name", lang),
         "category": f'{rec["category_code"]} {localized(rec, "category_name", lang)}',
         "unit": localized(rec, "unit_name", lang),
         "status": status_label(rec["status"], lang),
-        "distance": f'{rec["distance_m"]:.0f} m',
-        "time": local_time(rec["created_at"], tz),
+        "distance": distance(rec["distance_m"], lang),
+        "time": local_time(rec["created_at"], tz, lang),
     }

@@ -20,7 +20,6 @@ import sys
 import click
 from flask import current_app
 
-MULTIPART_OVERHEAD = 64 * 1024  # headers and boundaries of a multipart/form-data request around the photo
 # A JSON report is a few KB and stays in memory; a photo body (up to UPLOAD_MAX_MB) goes to a temporary
 # file instead. This is waitress's default, stated here because the worst case depends on it: raising it
 # would put up to CONNECTION_LIMIT x the body limit into RAM instead of temp files.
@@ -33,12 +32,12 @@ INBUF_OVERFLOW = 512 * 1024
 CONNECTION_LIMIT = 100
 
 
-def max_request_body_size(upload_max_mb: float) -> int:
+def max_request_body_size(app_limit: int) -> int:
     """The largest request body waitress accepts: twice the app's own limit (Flask's
-    MAX_CONTENT_LENGTH). A photo a little over the limit still reaches the app, which refuses it
+    MAX_CONTENT_LENGTH, Settings.request_body_max_bytes). A photo a little over the limit still reaches the app, which refuses it
     with its JSON `photo_too_large` in the user's language (a phone can show that); anything
     far larger is cut off by waitress, from Content-Length, before a byte of the body is read."""
-    return 2 * (int(upload_max_mb * 1024 * 1024) + MULTIPART_OVERHEAD)
+    return 2 * app_limit
 
 
 def _url_host(host: str) -> str:
@@ -96,7 +95,7 @@ def serve(host: str, port: int, threads: int) -> None:
         # binding here, not probing first, leaves no gap in which another program could take the port.
         server = create_server(
             app, host=host, port=port, threads=threads,
-            max_request_body_size=max_request_body_size(settings.upload_max_mb),
+            max_request_body_size=max_request_body_size(settings.request_body_max_bytes),
             inbuf_overflow=INBUF_OVERFLOW, connection_limit=CONNECTION_LIMIT,
         )
     except OSError as exc:  # socket.gaierror is an OSError too

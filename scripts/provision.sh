@@ -51,6 +51,9 @@ provision_venv() {
     echo "$want" > "$stamp"
   fi
   export PATH="$ROOT/.venv/bin:$PATH"
+  # the UI's English catalog is compiled here rather than committed compiled: a committed .mo could
+  # silently lag behind the .po it came from (tests/test_i18n.py checks they agree)
+  "$ROOT/.venv/bin/pybabel" -q compile -d "$ROOT/geoapp/translations" -D messages
 }
 
 # PostgreSQL refuses to run as root, so as root the cluster belongs to the `postgres` OS user.

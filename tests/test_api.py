@@ -47,7 +47,7 @@ def test_refusals_say_why(client, auth, streets):
     assert r.json["error"] == "off_street"
     assert "解放路" in r.json["message"] and "84" in r.json["message"]
     r = client.post("/api/v1/reports?lang=en", json=report_body(lon, lat), headers=auth())
-    assert r.json["message"] == "84 m from 解放路; reports must be within 30 m of a key street."
+    assert r.json["message"] == "84 m from Jiefang Road; reports must be within 30 m of a key street."
     r = client.post("/api/v1/reports?lang=en", json=report_body(lat, lon), headers=auth())  # swapped
     assert r.status_code == 400 and r.json["error"] == "swapped_coordinates"
     r = client.post("/api/v1/reports", json=report_body(116.39, 39.91), headers=auth())

@@ -78,7 +78,15 @@ def test_login_without_csrf_token_is_refused(client, users):
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x"])
 def test_redirects_stay_on_this_site(client, users, target):
-    assert login(client, next_=target).headers["Location"] == "/map"
+    assert login(client, next_=target).headers["Location"] == "/"  # home: each role's own page
+
+
+def test_each_role_starts_on_its_own_home(client, users, signin):
+    signin.login("rep03")
+    assert client.get("/").headers["Location"] == "/my"
+    signin.logout()
+    signin.login("dispatcher")
+    assert client.get("/").headers["Location"] == "/map"
 
 
 def test_logout_ends_the_session(client, users):

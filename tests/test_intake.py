@@ -92,7 +92,7 @@ def test_a_different_report_under_a_used_client_id_is_refused(db, rep, rules, st
     first, _ = submit(db, rep, sub(cid, lat, lon, "wgs84", "0401", "first"), rules)
     fields = dict(client_id=cid, lat=lat + change.get("lat_shift", 0), lon=lon, crs="wgs84",
                   category=change.get("category", "0401"), description=change.get("description", "first"),
-                  photo=jpeg_with_gps() if change.get("photo") else None)
+                  photos=[jpeg_with_gps()] if change.get("photo") else [])
     with pytest.raises(ClientIdReused) as refused:
         submit(db, rep, Submission(**fields), rules)
     assert refused.value.status == 409 and refused.value.params["report_id"] == first["id"]
@@ -153,10 +153,10 @@ def jpeg_with_gps(size=(1600, 1200)) -> bytes:
 
 def test_a_photo_is_stored_upright_scaled_and_without_metadata(db, rep, rules, streets, settings):
     lon, lat = streets.point("S03", 0.5)
-    report, _ = submit(db, rep, sub(uuid.uuid4(), lat, lon, "wgs84", "0401", "x", photo=jpeg_with_gps()),
+    report, _ = submit(db, rep, sub(uuid.uuid4(), lat, lon, "wgs84", "0401", "x", photos=[jpeg_with_gps()]),
                        rules)
     assert report["has_photo"]
-    files = list(settings.photo_dir.rglob("*.jpg"))
+    files = list((settings.photo_dir / "published").rglob("*.jpg"))
     assert len(files) == 1
     with Image.open(files[0]) as stored:
         assert stored.format == "JPEG"
@@ -170,7 +170,7 @@ def test_a_file_that_is_not_an_image_is_refused_and_nothing_stored(db, rep, rule
     lon, lat = streets.point("S03", 0.5)
     with pytest.raises(BadPhoto):
         submit(db, rep, sub(uuid.uuid4(), lat, lon, "wgs84", "0401", "x",
-                                   photo=b"GIF89a but really a script <script>"), rules)
+                                   photos=[b"GIF89a but really a script <script>"]), rules)
     assert count(db, "reports") == 0
     assert not list(settings.photo_dir.rglob("*")) if settings.photo_dir.exists() else True
 
@@ -178,7 +178,7 @@ def test_a_file_that_is_not_an_image_is_refused_and_nothing_stored(db, rep, rule
 def test_an_oversized_photo_is_refused(db, rep, rules, streets):
     lon, lat = streets.point("S03", 0.5)
     with pytest.raises(PhotoTooLarge):
-        submit(db, rep, sub(uuid.uuid4(), lat, lon, "wgs84", "0401", "x", photo=b"\xff" * (3 * 1024 * 1024)),
+        submit(db, rep, sub(uuid.uuid4(), lat, lon, "wgs84", "0401", "x", photos=[b"\xff" * (3 * 1024 * 1024)]),
                rules)
 
 
@@ -188,30 +188,36 @@ def test_a_failed_transaction_leaves_the_photo_for_the_sweep_not_for_a_guess(db,
     lon, lat = streets.point("S03", 0.5)
     with pytest.raises(RuntimeError):
         with db.transaction() as s:
-            submit_report(s, rep, sub(uuid.uuid4(), lat, lon, "wgs84", "0401", "x", photo=jpeg_with_gps()), rules)
+            submit_report(s, rep, sub(uuid.uuid4(), lat, lon, "wgs84", "0401", "x", photos=[jpeg_with_gps()]),
+                          rules)
             raise RuntimeError("the commit never happens")
     assert count(db, "reports") == 0
-    [orphan] = list(settings.photo_dir.rglob("*.jpg"))  # kept: a failure is never taken at its word
+    # kept, the original and the published copy: a failure is never taken at its word
+    orphans = sorted(settings.photo_dir.rglob("*.jpg"))
+    assert len(orphans) == 2
     with db.transaction() as s:
         assert sweep_orphan_photos(s, settings.photo_dir, older_than_s=3600) == []  # too young to judge
-    os.utime(orphan, (orphan.stat().st_atime, orphan.stat().st_mtime - 7200))
+    for orphan in orphans:
+        os.utime(orphan, (orphan.stat().st_atime, orphan.stat().st_mtime - 7200))
     with db.transaction() as s:
-        assert sweep_orphan_photos(s, settings.photo_dir, older_than_s=3600, dry_run=True) == [orphan]
-        assert orphan.exists()
-        assert sweep_orphan_photos(s, settings.photo_dir, older_than_s=3600) == [orphan]
-    assert not orphan.exists()
+        assert sweep_orphan_photos(s, settings.photo_dir, older_than_s=3600, dry_run=True) == orphans
+        assert all(orphan.exists() for orphan in orphans)
+        assert sweep_orphan_photos(s, settings.photo_dir, older_than_s=3600) == orphans
+    assert not any(orphan.exists() for orphan in orphans)
 
 
 def test_the_sweep_never_takes_a_photo_that_a_report_names(db, rep, rules, streets, settings):
     from geoapp.domain.intake import sweep_orphan_photos
 
     lon, lat = streets.point("S03", 0.5)
-    submit(db, rep, sub(uuid.uuid4(), lat, lon, "wgs84", "0401", "x", photo=jpeg_with_gps()), rules)
-    [kept] = list(settings.photo_dir.rglob("*.jpg"))
-    os.utime(kept, (0, 0))  # ancient
+    submit(db, rep, sub(uuid.uuid4(), lat, lon, "wgs84", "0401", "x", photos=[jpeg_with_gps()]), rules)
+    kept = list(settings.photo_dir.rglob("*.jpg"))
+    assert len(kept) == 2  # the original and the published copy
+    for path in kept:
+        os.utime(path, (0, 0))  # ancient
     with db.transaction() as s:
         assert sweep_orphan_photos(s, settings.photo_dir, older_than_s=60) == []
-    assert kept.exists()
+    assert all(path.exists() for path in kept)
 
 
 def test_a_commit_whose_acknowledgement_is_lost_keeps_the_row_and_its_photo(db, rep, rules, streets, settings):
@@ -225,7 +231,7 @@ def test_a_commit_whose_acknowledgement_is_lost_keeps_the_row_and_its_photo(db, 
         raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
 
     lon, lat = streets.point("S03", 0.5)
-    submission = sub(uuid.uuid4(), lat, lon, "wgs84", "0401", "x", photo=jpeg_with_gps())
+    submission = sub(uuid.uuid4(), lat, lon, "wgs84", "0401", "x", photos=[jpeg_with_gps()])
     event.listen(Session, "after_commit", lost_ack)
     try:
         with pytest.raises(OperationalError):
@@ -236,8 +242,8 @@ def test_a_commit_whose_acknowledgement_is_lost_keeps_the_row_and_its_photo(db, 
     again, created = submit(db, rep, submission, rules)  # the phone's retry
     assert not created and again["has_photo"]
     with db.transaction() as s:
-        path = s.execute(text("SELECT photo_path FROM reports")).scalar_one()
-    assert (settings.photo_dir / path).is_file()
+        paths = s.execute(text("SELECT original_path, published_path FROM photos")).one()
+    assert all((settings.photo_dir / path).is_file() for path in paths)
 
 
 @pytest.mark.parametrize("break_store", ["not_a_directory", "disk_full"])
@@ -246,7 +252,7 @@ def test_an_unwritable_photo_store_is_a_503_and_stores_nothing(db, rep, rules, s
     import dataclasses
     import errno
 
-    from geoapp.domain import intake
+    from geoapp.domain import report_photos
     from geoapp.domain.errors import PhotoStoreUnavailable
 
     if break_store == "not_a_directory":
@@ -255,10 +261,10 @@ def test_an_unwritable_photo_store_is_a_503_and_stores_nothing(db, rep, rules, s
     else:
         def full(*_args):
             raise OSError(errno.ENOSPC, "No space left on device")
-        monkeypatch.setattr(intake.os, "replace", full)
+        monkeypatch.setattr(report_photos.os, "replace", full)
     lon, lat = streets.point("S03", 0.5)
     with pytest.raises(PhotoStoreUnavailable) as refused:
-        submit(db, rep, sub(uuid.uuid4(), lat, lon, "wgs84", "0401", "x", photo=jpeg_with_gps()), rules)
+        submit(db, rep, sub(uuid.uuid4(), lat, lon, "wgs84", "0401", "x", photos=[jpeg_with_gps()]), rules)
     assert refused.value.status == 503 and refused.value.params["retry_after"] > 0
     assert count(db, "reports") == 0 and count(db, "report_events") == 0
     assert not list(tmp_path.rglob("*.part"))

@@ -377,7 +377,7 @@ def test_a_transparent_png_is_flattened_onto_white():
 def test_decoding_is_bounded_across_threads(slots, second_waits, decoding, monkeypatch):
     decoding(slots=slots, wait_s=0.2)
     inside, leave = threading.Event(), threading.Event()
-    real = photos._decode_and_encode
+    real = photos._decode_upright
     holder_done = []
 
     def held_step(*args, **kwargs):
@@ -386,7 +386,7 @@ def test_decoding_is_bounded_across_threads(slots, second_waits, decoding, monke
             assert leave.wait(10)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(photos, "_decode_and_encode", held_step)
+    monkeypatch.setattr(photos, "_decode_upright", held_step)
     data = jpeg_with()
     holder = threading.Thread(target=lambda: holder_done.append(prepare(data)), name="holder")
     holder.start()

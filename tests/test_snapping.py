@@ -34,7 +34,7 @@ def test_31_metres_off_is_refused_with_distance_and_street_name(session, streets
     e = err.value
     assert e.params["street"] == "解放路"
     assert e.params["distance_m"] == pytest.approx(31.0, abs=0.1)
-    assert e.message("en") == "31 m from 解放路; reports must be within 30 m of a key street."
+    assert e.message("en") == "31 m from Jiefang Road; reports must be within 30 m of a key street."
     assert "解放路" in e.message("zh") and "31" in e.message("zh")
 
 
@@ -42,7 +42,7 @@ def test_far_point_names_the_distance(session, streets):
     lon, lat = streets.point("S03", 0.4, 84.0)
     with pytest.raises(OffStreet) as err:
         snap_to_street(session, lon, lat, 30.0)
-    assert err.value.message("en").startswith("84 m from 解放路")
+    assert err.value.message("en").startswith("84 m from Jiefang Road")
 
 
 def test_tolerance_is_a_parameter(session, streets):

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..models import User
+from ..translations import N_, Text
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -37,15 +38,15 @@ COMMON_PASSWORDS = frozenset({
 
 
 class WeakPassword(ValueError):
-    """A password the policy refuses, with the reason in Chinese and English."""
+    """A password the policy refuses, with the reason said in the reader's language."""
 
+    # code -> the sentence's msgid (English from the catalog, geoapp/translations)
     MESSAGES = {
-        "too_short": ("密码至少需要 {n} 个字符。", "The password must be at least {n} characters long."),
-        "one_character": ("密码不能由同一个字符重复组成。", "The password must not be one character repeated."),
-        "contains_username": ("密码不能包含用户名。", "The password must not contain the username."),
-        "common": ("这个密码太常见，很容易被猜中，请换一个。",
-                   "This password is too common and easily guessed; choose another."),
-        "unchanged": ("新密码不能与当前密码相同。", "The new password must differ from the current one."),
+        "too_short": N_("密码至少需要 {n} 个字符。"),
+        "one_character": N_("密码不能由同一个字符重复组成。"),
+        "contains_username": N_("密码不能包含用户名。"),
+        "common": N_("这个密码太常见，很容易被猜中，请换一个。"),
+        "unchanged": N_("新密码不能与当前密码相同。"),
     }
 
     def __init__(self, code: str, **params):
@@ -53,9 +54,9 @@ class WeakPassword(ValueError):
         self.params = params
         super().__init__(self.message("en"))
 
-    def message(self, lang: str = "zh") -> str:
-        zh, en = self.MESSAGES[self.code]
-        return (en if lang == "en" else zh).format(**self.params)
+    def message(self, lang: str | None = None) -> str:
+        """The reason in `lang` ("zh" or "en"); by default in the current request's language."""
+        return Text(self.MESSAGES[self.code], **self.params).render(lang)
 
 
 class WrongPassword(ValueError):

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 from pydantic_core import PydanticCustomError
 
+from ..translations import N_, Text
 from .errors import BadInput, UnknownCrs
 from .vocabulary import DEFAULT_CRS, INPUT_CRS, REPORT_STATUSES
 
@@ -28,28 +29,31 @@ _INTEGER = re.compile(r"[0-9]{1,9}")
 # Characters that show nothing: a text made only of these (and spaces) is empty.
 _INVISIBLE = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800", "\u180e"}
 
-# (field) -> (Chinese field name, English problem, Chinese problem) for each kind of failure
+# kind of failure -> (pydantic's own English, for its error object; the msgid said to the reader).
+# The English the reader sees comes from the catalog (geoapp/translations), like every UI string.
 _PROBLEMS = {
-    "missing": ("is required", "必填。"),
-    "number": ("must be a number written with the digits 0-9 (e.g. 41.1165)", "须为用数字 0-9 书写的数值（例如 41.1165）。"),
-    "finite": ("must be a finite number", "须为有限数值。"),
-    "integer": ("must be a whole number written with the digits 0-9", "须为用数字 0-9 书写的整数。"),
-    "uuid": ("must be a UUID generated on the device (not the all-zero UUID)", "须为设备生成的 UUID（不能全为零）。"),
-    "text": ("must be text", "须为文本。"),
-    "empty": ("is required (one sentence is enough)", "必填（一句话即可）。"),
-    "control": ("contains a control character (such as NUL); remove it", "含有控制字符（如 NUL），请删除。"),
-    "surrogate": ("contains a broken character (an unpaired UTF-16 surrogate)", "含有无效字符（不成对的 UTF-16 代理项）。"),
-    "too_long": ("is {length} characters; at most {max}", "共 {length} 字，最多 {max} 字。"),
-    "code": ("must be a code of letters and digits", "须为字母和数字组成的编码。"),
-    "bbox": ("must be min_lon,min_lat,max_lon,max_lat with min below max", "格式须为 最小经度,最小纬度,最大经度,最大纬度（最小值小于最大值）。"),
-    "range": ("must be from {lo} to {hi}", "须在 {lo} 到 {hi} 之间。"),
-    "status": ("unknown status '{value}'; one of {allowed}", "未知状态“{value}”；可选 {allowed}。"),
-    "object": ("send a JSON object, or multipart/form-data when attaching a photo",
-               "须为 JSON 对象；附带照片时使用 multipart/form-data。"),
+    "missing": ("is required", N_("必填。")),
+    "number": ("must be a number written with the digits 0-9 (e.g. 41.1165)", N_("须为用数字 0-9 书写的数值（例如 41.1165）。")),
+    "finite": ("must be a finite number", N_("须为有限数值。")),
+    "integer": ("must be a whole number written with the digits 0-9", N_("须为用数字 0-9 书写的整数。")),
+    "uuid": ("must be a UUID generated on the device (not the all-zero UUID)", N_("须为设备生成的 UUID（不能全为零）。")),
+    "text": ("must be text", N_("须为文本。")),
+    "empty": ("is required (one sentence is enough)", N_("必填（一句话即可）。")),
+    "control": ("contains a control character (such as NUL); remove it", N_("含有控制字符（如 NUL），请删除。")),
+    "surrogate": ("contains a broken character (an unpaired UTF-16 surrogate)", N_("含有无效字符（不成对的 UTF-16 代理项）。")),
+    "too_long": ("is {length} characters; at most {max}", N_("共 {length} 字，最多 {max} 字。")),
+    "code": ("must be a code of letters and digits", N_("须为字母和数字组成的编码。")),
+    "bbox": ("must be min_lon,min_lat,max_lon,max_lat with min below max", N_("格式须为 最小经度,最小纬度,最大经度,最大纬度（最小值小于最大值）。")),
+    "range": ("must be from {lo} to {hi}", N_("须在 {lo} 到 {hi} 之间。")),
+    "status": ("unknown status '{value}'; one of {allowed}", N_("未知状态“{value}”；可选 {allowed}。")),
+    "flag": ("must be 1 or 0", N_("须为 1 或 0。")),
+    "object": ("send a JSON object, or multipart/form-data when attaching a photo", N_("须为 JSON 对象；附带照片时使用 multipart/form-data。")),
 }
-_FIELD_ZH = {"client_id": "client_id", "lat": "纬度", "lon": "经度", "crs": "坐标系", "category": "问题类别",
-             "description": "问题描述", "bbox": "bbox", "status": "status", "limit": "limit", "offset": "offset",
-             "body": "请求体"}
+# Field names said in a Chinese refusal (English names the field as the API spells it: "lat: …").
+_FIELD_LABELS = {
+    "lat": N_("纬度"), "lon": N_("经度"), "crs": N_("坐标系"), "category": N_("问题类别"),
+    "description": N_("问题描述"), "street": N_("街路"), "body": N_("请求体"),
+}
 
 
 def _fail(kind: str, **ctx) -> PydanticCustomError:
@@ -57,9 +61,8 @@ def _fail(kind: str, **ctx) -> PydanticCustomError:
 
 
 def refusal(field: str, kind: str, **ctx) -> BadInput:
-    en, zh = _PROBLEMS[kind]
-    return BadInput(field=field, field_zh=_FIELD_ZH.get(field, field),
-                    problem=en.format(**ctx), problem_zh=zh.format(**ctx))
+    label = _FIELD_LABELS.get(field)
+    return BadInput(field=field, field_label=Text(label) if label else field, problem=Text(_PROBLEMS[kind][1], **ctx))
 
 
 def number(value: Any) -> float:
@@ -166,6 +169,14 @@ def _statuses(value: Any) -> tuple[str, ...]:
     return found
 
 
+def _flag(value: Any) -> bool:
+    if value in (None, "", "0", "false"):
+        return False
+    if value in ("1", "true"):
+        return True
+    raise _fail("flag")
+
+
 def _integer(lo: int, hi: int, default: int):
     def parse(value: Any) -> int:
         if value in (None, ""):
@@ -185,8 +196,20 @@ class ReportQuery(BaseModel):
 
     bbox: Annotated[tuple[float, float, float, float] | None, BeforeValidator(_bbox)] = None
     status: Annotated[tuple[str, ...], BeforeValidator(_statuses)] = ()
+    street: Annotated[str | None, BeforeValidator(lambda v: None if v in (None, "") else _code(v))] = None
+    mine: Annotated[bool, BeforeValidator(_flag)] = False
     limit: Annotated[int, _integer(1, PAGE_SIZE_MAX, PAGE_SIZE_DEFAULT)] = PAGE_SIZE_DEFAULT
     offset: Annotated[int, _integer(0, 10**9, 0)] = 0
+
+
+class SnapQuery(BaseModel):
+    """The query string of GET /api/v1/snap: a point as intake takes it, and optionally the item."""
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    lat: Number
+    lon: Number
+    crs: Annotated[str, BeforeValidator(_crs)] = DEFAULT_CRS
+    category: Annotated[str | None, BeforeValidator(lambda v: None if v in (None, "") else _code(v))] = None
 
 
 def validate(model: type[BaseModel], data: Any):

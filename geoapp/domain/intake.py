@@ -1,20 +1,21 @@
 """submit_report(): validate -> snap -> dispatch -> store, in one transaction, idempotent on client_id.
 
-A report and its photo live or die together without ever deleting a file on a guess: the photo is
+A report and its photos live or die together without ever deleting a file on a guess: each file is
 written first, under a name made from its own content (so a retry writes the same file), then the
-row that names it is committed. If the commit fails — or seems to fail while it in fact reached
-PostgreSQL — the file stays; files that no row names are removed later by `geoapp photos sweep`
-(sweep_orphan_photos below), and only once they are older than any transaction could be.
+rows that name it are committed. The published copy's watermark carries the report's id, known only
+once its row is inserted, so the order is: every photo checked and decoded; the originals written;
+the report inserted (flush -> id); each published copy made and written; the photos rows added;
+the caller commits. If the commit fails — or seems to fail while it in fact reached PostgreSQL —
+the files stay; files that no row names are removed later by `geoapp photos sweep`
+(report_photos.sweep_orphan_photos), and only once they are older than any transaction could be.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
-import os
-import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,9 +26,11 @@ from sqlalchemy.orm import Session
 from ..models import Category, Report, ReportEvent
 from .coords import BBox, to_wgs84
 from .dispatch import CategoryItem, dispatch_unit_for
-from .errors import ClientIdConflict, ClientIdReused, NotARepresentative, PhotoStoreUnavailable, UnknownCategory
+from .errors import ClientIdConflict, ClientIdReused, NotARepresentative, UnknownCategory
 from .inputs import ReportInput, validate
-from .photos import prepare_photo
+from .photos import ReadPhoto, check_photo_count, read_photo, require_watermark_font
+from .report_photos import Evidence, add_photos, store_original
+from .report_photos import sweep_orphan_photos  # noqa: F401  (its home before the photos table; cli, tests)
 from .reports import ReportRecord, get_report
 from .snapping import snap_to_street
 
@@ -49,14 +52,15 @@ class IntakeRules:
     city_bbox: BBox
     snap_tolerance_m: float
     photo_dir: Path
-    photo_max_bytes: int
-    photo_max_px: int
+    photo_max_bytes: int  # each photo's
+    photo_max_px: int     # the published copy's long edge
+    display_tz: str = "Asia/Shanghai"  # the city's: an EXIF time without offset, the watermark's times
 
     @classmethod
     def from_settings(cls, settings: "Settings") -> "IntakeRules":
         return cls(city_bbox=settings.city_bbox, snap_tolerance_m=settings.snap_tolerance_m,
                    photo_dir=settings.photo_dir, photo_max_bytes=int(settings.upload_max_mb * 1024 * 1024),
-                   photo_max_px=settings.photo_max_px)
+                   photo_max_px=settings.photo_max_px, display_tz=settings.display_tz)
 
 
 @dataclass(kw_only=True)
@@ -68,18 +72,24 @@ class Submission:
     crs: Any = None
     category: Any = None
     description: Any = None
-    photo: bytes | None = None
+    photos: list[bytes] = field(default_factory=list)  # in the order sent; at most MAX_PHOTOS_PER_REPORT
 
     def fields(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if k != "photo" and v is not None}
+        return {k: v for k, v in vars(self).items() if k != "photos" and v is not None}
 
 
-def fingerprint(report: ReportInput, photo: bytes | None) -> str:
-    """What makes two submissions the same one: a retry repeats it exactly; anything else is a new report."""
-    canonical = json.dumps({
-        "lon": report.lon, "lat": report.lat, "crs": report.crs, "category": report.category,
-        "description": report.description, "photo": hashlib.sha256(photo).hexdigest() if photo else None,
-    }, sort_keys=True, ensure_ascii=True)
+def fingerprint(report: ReportInput, photos: list[bytes]) -> str:
+    """What makes two submissions the same one: a retry repeats it exactly (the same photos in the
+    same order); anything else is a new report."""
+    digests = [hashlib.sha256(p).hexdigest() for p in photos]
+    fields = {"lon": report.lon, "lat": report.lat, "crs": report.crs, "category": report.category,
+              "description": report.description}
+    if len(digests) <= 1:
+        # the form of the one-photo days, so a retry sent across the upgrade still matches its report
+        fields["photo"] = digests[0] if digests else None
+    else:
+        fields["photos"] = digests
+    canonical = json.dumps(fields, sort_keys=True, ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -114,8 +124,9 @@ def submit_report(session: Session, reporter: Reporter, sub: Submission, rules: 
     `at` backdates an imported report (demo data, history from the WeChat group); default now.
     The caller owns the transaction: nothing is stored unless it commits.
     """
+    check_photo_count(len(sub.photos))
     data = validate(ReportInput, sub.fields())
-    digest = fingerprint(data, sub.photo)
+    digest = fingerprint(data, sub.photos)
     existing = _existing(session, data.client_id, reporter, digest)
     if existing is not None:
         return existing, False
@@ -124,14 +135,37 @@ def submit_report(session: Session, reporter: Reporter, sub: Submission, rules: 
 
     point = to_wgs84(data.lon, data.lat, data.crs, rules.city_bbox)
     item = find_item(session, data.category)
-    photo = (prepare_photo(sub.photo, max_bytes=rules.photo_max_bytes, max_px=rules.photo_max_px)
-             if sub.photo is not None else None)
+    if sub.photos:
+        require_watermark_font()  # before any file is written: without it no published copy can be made
+    photos = _read_photos(sub.photos, rules)
+    try:
+        return _store(session, reporter, data, digest, point, item, photos, rules, at)
+    finally:
+        for photo in photos:
+            photo.close()
 
+
+def _read_photos(uploads: list[bytes], rules: IntakeRules) -> list[ReadPhoto]:
+    """Every photo checked and decoded before anything is stored: one bad photo refuses the report."""
+    photos: list[ReadPhoto] = []
+    try:
+        for upload in uploads:
+            photos.append(read_photo(upload, max_bytes=rules.photo_max_bytes, max_px=rules.photo_max_px,
+                                     tz=rules.display_tz))
+    except BaseException:
+        for photo in photos:
+            photo.close()
+        raise
+    return photos
+
+
+def _store(session: Session, reporter: Reporter, data: ReportInput, digest: str, point, item: CategoryItem,
+           photos: list[ReadPhoto], rules: IntakeRules, at: dt.datetime | None) -> tuple[ReportRecord, bool]:
     snap = snap_to_street(session, point.lon, point.lat, rules.snap_tolerance_m)
     dispatch = dispatch_unit_for(session, item, snap.street_id, point.lon, point.lat)
 
-    # the file first, then the row that names it (see the module's docstring)
-    photo_rel = store_photo(rules.photo_dir, photo) if photo is not None else None
+    # the files first, then the rows that name them (see the module's docstring)
+    originals = [store_original(rules.photo_dir, photo) for photo in photos]
     report_id = session.execute(
         insert(Report)
         .values(
@@ -141,7 +175,7 @@ def submit_report(session: Session, reporter: Reporter, sub: Submission, rules: 
             street_id=snap.street_id, distance_m=snap.distance_m, position_m=snap.position_m,
             on_own_street=(reporter.street_id == snap.street_id),
             category_id=item.id, description=data.description, reporter_id=reporter.user_id,
-            photo_path=photo_rel, unit_id=dispatch.unit_id, dispatch_reason=dispatch.reason,
+            unit_id=dispatch.unit_id, dispatch_reason=dispatch.reason,
             **({"created_at": at, "updated_at": at} if at else {}),
         )
         .on_conflict_do_nothing(index_elements=["client_id"])
@@ -159,52 +193,13 @@ def submit_report(session: Session, reporter: Reporter, sub: Submission, rules: 
         data={"street": snap.street_code, "distance_m": round(snap.distance_m, 1),
               "unit": dispatch.unit_code, "dispatch_rule": dispatch.rule},
     ))
+    if photos:
+        reporter_name = session.execute(text("SELECT display_name FROM users WHERE id = :id"),
+                                        {"id": reporter.user_id}).scalar_one()
+        # the point as reported (in WGS-84), not the snapped one: where the representative stood
+        add_photos(session, rules.photo_dir, photos, originals, Evidence(
+            report_id=report_id, street_name=snap.street_name, lon=point.lon, lat=point.lat,
+            reporter_name=reporter_name, received_at=at or dt.datetime.now(dt.timezone.utc),
+            tz=rules.display_tz))
     session.flush()
     return get_report(session, report_id), True
-
-
-def store_photo(photo_dir: Path, data: bytes) -> str:
-    """Write a processed photo under its SHA-256 (atomically) and return its path relative to
-    photo_dir. Writing the same photo again is harmless. A store that cannot be written (read-only,
-    full, missing) is a 503: the caller's transaction then rolls back and nothing is stored."""
-    digest = hashlib.sha256(data).hexdigest()
-    rel = f"{digest[:2]}/{digest}.jpg"
-    path = photo_dir / rel
-    try:
-        if path.exists() and path.stat().st_size == len(data):
-            os.utime(path)  # a fresh mtime: the sweep must not take it while its row is being committed
-            return rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-    except OSError as exc:
-        raise PhotoStoreUnavailable(reason=exc.strerror or type(exc).__name__) from None
-    return rel
-
-
-def sweep_orphan_photos(session: Session, photo_dir: Path, *, older_than_s: float = 3600,
-                        dry_run: bool = False) -> list[Path]:
-    """Remove photo files that no report names and that are older than `older_than_s` (a file
-    younger than that may belong to a transaction still in flight). Returns what was (or would be)
-    removed."""
-    if not photo_dir.is_dir():
-        return []
-    named = {p for (p,) in session.execute(text("SELECT photo_path FROM reports WHERE photo_path IS NOT NULL"))}
-    cutoff = time.time() - older_than_s
-    removed = []
-    for path in sorted(photo_dir.glob("*/*")):
-        if not path.is_file() or path.stat().st_mtime > cutoff:
-            continue
-        if path.relative_to(photo_dir).as_posix() in named:
-            continue
-        if not dry_run:
-            path.unlink(missing_ok=True)
-        removed.append(path)
-    return removed

@@ -18,17 +18,37 @@ HEIC/HEIF and AVIF are recognised (by their ISO-BMFF `ftyp` brand) and refused w
 that says so, not decoded: no pillow-heif. WeChat and the iOS file picker already hand over JPEG,
 so the only way to get HEIC here is to send the file from somewhere else; the message explains
 how to send a JPEG instead.
+
+What a report keeps of each photo (intake.submit_report does the storing):
+- the ORIGINAL upload, byte for byte, as evidence (content-addressed; admins only);
+- a PUBLISHED copy: upright, long edge `max_px`, a watermark burnt in (when, where, who, which
+  report), re-encoded as a metadata-free JPEG (see `read_photo`, `publish`).
+`taken_at` comes from EXIF DateTimeOriginal when it is plausible, else it is the time received.
 """
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import hashlib
 import io
+import logging
 import math
+import shutil
 import struct
+import subprocess
 import threading
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageDraw, ImageEnhance, ImageFont, ImageOps, UnidentifiedImageError
 
-from .errors import BadPhoto, PhotoFormatUnsupported, PhotoTooLarge, PhotoTooManyPixels, ServerBusy
+from ..translations import N_
+from .errors import (BadPhoto, DomainError, PhotoFormatUnsupported, PhotoStoreUnavailable, PhotoTooLarge,
+                     PhotoTooManyPixels, ServerBusy)
+from .vocabulary import MAX_PHOTOS_PER_REPORT
+
+log = logging.getLogger(__name__)
 
 # MPO: what many phone cameras write as .jpg (a JPEG with extra frames; only the first is kept).
 ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP")
@@ -82,7 +102,56 @@ def configure_decoding(slots: int = 2, wait_s: float = 20.0) -> None:
     _decode_wait_s = float(wait_s)
 
 
+class TooManyPhotos(DomainError):
+    # one home for refusals is domain/errors.py; this one waits there for the lead's merge
+    code = "too_many_photos"
+    text = N_("最多 {max_photos} 张照片（本次收到 {count} 张）。")
+
+
+def check_photo_count(count: int) -> None:
+    if count > MAX_PHOTOS_PER_REPORT:
+        raise TooManyPhotos(max_photos=MAX_PHOTOS_PER_REPORT, count=count)
+
+
+@dataclass
+class ReadPhoto:
+    """An accepted upload: its original bytes (kept unchanged) and its pixels, upright and scaled to
+    the published size, waiting for the watermark (which needs the report's id)."""
+    original: bytes
+    sha256: str            # of the original bytes
+    format: str            # JPEG, MPO, PNG or WEBP, as found in the content
+    image: Image.Image     # RGB, upright, long edge at most max_px
+    exif_taken_at: dt.datetime | None  # DateTimeOriginal, aware; not yet judged plausible
+
+    @property
+    def extension(self) -> str:
+        return {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp"}[self.format]
+
+    @property
+    def content_type(self) -> str:
+        return content_type_of(self.extension)
+
+    def close(self) -> None:
+        self.image.close()
+
+
+def content_type_of(extension: str) -> str:
+    return {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}.get(extension,
+                                                                                "application/octet-stream")
+
+
 def prepare_photo(data: bytes, *, max_bytes: int, max_px: int) -> bytes:
+    """The upload as a clean JPEG (upright, scaled, no metadata), without a watermark."""
+    photo = read_photo(data, max_bytes=max_bytes, max_px=max_px, tz="UTC")
+    try:
+        return encode_jpeg(photo.image)
+    finally:
+        photo.close()
+
+
+def read_photo(data: bytes, *, max_bytes: int, max_px: int, tz: str) -> ReadPhoto:
+    """Check an upload by its content and decode it (upright, scaled to max_px). `tz` is the zone
+    an EXIF time without OffsetTimeOriginal was taken in (the city's)."""
     if len(data) > max_bytes:
         raise PhotoTooLarge(size_mb=len(data) / 1024 / 1024, max_mb=max_bytes / 1024 / 1024)
     if not data:
@@ -99,15 +168,188 @@ def prepare_photo(data: bytes, *, max_bytes: int, max_px: int) -> bytes:
         if width * height > cap:
             raise PhotoTooManyPixels(width=width, height=height, megapixels=width * height / 1e6,
                                      format=_format_name(fmt), max_megapixels=cap / 1e6)
+        taken_at = _exif_taken_at(image, tz)  # from the header; before exif_transpose drops the EXIF
         slots = _decode_slots  # the one we release, even if configure_decoding replaces it meanwhile
         if not slots.acquire(timeout=_decode_wait_s):
             raise ServerBusy()
         try:
-            return _decode_and_encode(image, fmt, max_px)
+            pixels = _decode_upright(image, fmt, max_px)
         finally:
             slots.release()
-    finally:
+    except BaseException:
         image.close()  # its pixels are freed now, not whenever the garbage collector gets to them
+        raise
+    return ReadPhoto(original=data, sha256=hashlib.sha256(data).hexdigest(), format=fmt, image=pixels,
+                     exif_taken_at=taken_at)
+
+
+# --- when was it taken? ------------------------------------------------------------------------
+
+# A camera's clock may be wrong or unset (2000-01-01, a phone after a battery change): a time
+# more than this far ahead of receipt, or older than the programme could use, is not believed.
+TAKEN_AT_MAX_AHEAD = dt.timedelta(minutes=10)
+TAKEN_AT_MAX_AGE = dt.timedelta(days=365)
+
+
+def _exif_taken_at(image: Image.Image, tz: str) -> dt.datetime | None:
+    try:
+        exif = image.getexif().get_ifd(ExifTags.IFD.Exif)
+        raw = exif.get(ExifTags.Base.DateTimeOriginal)
+        offset = exif.get(ExifTags.Base.OffsetTimeOriginal)
+    except _DECODE_ERRORS:
+        return None
+    if not isinstance(raw, str):
+        return None
+    stamp = raw.strip("\x00 ")[:19]
+    try:
+        naive = dt.datetime.strptime(stamp, "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None  # "0000:00:00 00:00:00", blanks: the camera did not know
+    if isinstance(offset, str):
+        try:
+            return dt.datetime.strptime(f"{stamp} {offset.strip(chr(0) + ' ')}", "%Y:%m:%d %H:%M:%S %z")
+        except ValueError:
+            pass  # an unreadable offset: fall back to the city's zone
+    return naive.replace(tzinfo=ZoneInfo(tz))
+
+
+def taken_at(photo: ReadPhoto, received_at: dt.datetime) -> tuple[dt.datetime, str]:
+    """(when, 'exif') if the photo's own time is plausible, else (received_at, 'received')."""
+    exif = photo.exif_taken_at
+    if exif is not None and received_at - TAKEN_AT_MAX_AGE <= exif <= received_at + TAKEN_AT_MAX_AHEAD:
+        return exif, "exif"
+    return received_at, "received"
+
+
+# --- the published copy: watermark, JPEG, no metadata ------------------------------------------
+
+@dataclass(frozen=True)
+class Watermark:
+    """What the published copy says about itself (in Chinese: it is evidence for the city's
+    authority, not a UI string). Times are shown in the city's zone."""
+    at: dt.datetime
+    at_source: str          # 'exif' or 'received'
+    street_name: str
+    lon: float
+    lat: float
+    reporter_name: str
+    report_id: int
+    tz: str
+
+    def lines(self) -> list[str]:
+        local = self.at.astimezone(ZoneInfo(self.tz)).strftime("%Y-%m-%d %H:%M")
+        when = f"拍摄 {local}" if self.at_source == "exif" else f"接收 {local}（照片无拍摄时间）"
+        ns, ew = ("N" if self.lat >= 0 else "S"), ("E" if self.lon >= 0 else "W")
+        return [when,
+                f"{self.street_name}  {ns} {abs(self.lat):.5f}° {ew} {abs(self.lon):.5f}°",
+                f"{self.reporter_name}  编号 {self.report_id}"]
+
+
+def publish(photo: ReadPhoto, mark: Watermark) -> tuple[bytes, int, int]:
+    """The published JPEG of an accepted photo, watermarked: (bytes, width, height)."""
+    image = photo.image.copy()  # the caller's pixels stay clean (a retry may publish again)
+    try:
+        burn_watermark(image, mark.lines())
+        return encode_jpeg(image), image.width, image.height
+    finally:
+        image.close()
+
+
+# The band and its text, relative to the image's width so it reads the same on a phone screen
+# and on paper: at 1600 px wide the text is 51 px high (about 3.4 mm across an A4 print).
+_FONT_FRACTION = 0.032
+_MIN_FONT_PX = 10
+_BAND_DARKNESS = 0.3  # the band keeps 30 % of the photo's brightness: white text on it reads in sun
+
+
+def burn_watermark(image: Image.Image, lines: list[str]) -> None:
+    """Darken a band at the bottom of `image` (RGB, in place) and write `lines` in white on it."""
+    width, height = image.size
+    margin = max(4, round(width * 0.02))
+    size = max(_MIN_FONT_PX, round(width * _FONT_FRACTION))
+    font = _font(size)
+    widest = max(font.getlength(line) for line in lines)
+    if widest > width - 2 * margin:  # a long street name: shrink the text, never cut it
+        size = max(_MIN_FONT_PX, int(size * (width - 2 * margin) / widest))
+        font = _font(size)
+    line_h = round(size * 1.35)
+    band_h = min(height, line_h * len(lines) + 2 * margin - (line_h - size))
+    top = height - band_h
+    band = image.crop((0, top, width, height))
+    image.paste(ImageEnhance.Brightness(band).enhance(_BAND_DARKNESS), (0, top))
+    band.close()
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((margin, top + margin + i * line_h), line, font=font, fill=(255, 255, 255))
+
+
+def encode_jpeg(image: Image.Image) -> bytes:
+    """A baseline JPEG of RGB pixels carrying nothing else: no EXIF, XMP, ICC profile, comment, and
+    not even the JFIF header (APP0: pixel density only; decoders take three components as YCbCr
+    without it, as they do for camera files that carry EXIF instead)."""
+    image.info = {}  # Pillow's JPEG writer copies the comment (COM) from info; drop everything
+    out = io.BytesIO()
+    # Baseline (not progressive), no exif=, icc_profile=, xmp=, comment=: only JFIF and pixels.
+    image.save(out, format="JPEG", quality=85, optimize=True)
+    data = out.getvalue()
+    if data[2:4] == b"\xff\xe0":  # libjpeg writes JFIF APP0 right after SOI
+        data = data[:2] + data[4 + int.from_bytes(data[4:6], "big"):]
+    return data
+
+
+# --- the watermark's font ----------------------------------------------------------------------
+
+FONT_PACKAGE = "fonts-noto-cjk"
+_FONT_FAMILY = "Noto Sans CJK SC"
+_FONT_KNOWN_PATH = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+
+
+class WatermarkFontMissing(RuntimeError):
+    pass
+
+
+@functools.cache
+def watermark_font_file() -> tuple[str, int]:
+    """(path, face index) of Noto Sans CJK SC, found through fontconfig (any install location), or
+    Debian's path. Raises WatermarkFontMissing with what to install."""
+    if shutil.which("fc-match"):
+        try:
+            found = subprocess.run(["fc-match", "-f", "%{file}\t%{index}", _FONT_FAMILY], capture_output=True,
+                                   text=True, timeout=10, check=True).stdout
+            path, _, index = found.partition("\t")
+            # fc-match always answers, with a fallback font when the family is absent: check the file
+            if "NotoSansCJK" in Path(path).name.replace("-", "").replace(" ", "") and Path(path).is_file():
+                return path, int(index or 0)
+        except (OSError, subprocess.SubprocessError, ValueError):
+            pass
+    if _FONT_KNOWN_PATH.is_file():
+        return str(_FONT_KNOWN_PATH), 2  # the .ttc's faces: JP, KR, SC, TC, HK
+    raise WatermarkFontMissing(
+        f"the photo watermark needs the font {_FONT_FAMILY!r}, which is not installed: "
+        f"install Debian's {FONT_PACKAGE} (apt-get install {FONT_PACKAGE}; scripts/serve does this)")
+
+
+def watermark_font_check() -> tuple[bool, str]:
+    """For /readyz and the start-up log: (ok, detail)."""
+    try:
+        path, index = watermark_font_file()
+    except WatermarkFontMissing as exc:
+        return False, str(exc)
+    return True, f"{path} (face {index})"
+
+
+def require_watermark_font() -> None:
+    """Before anything of a photo is stored: without the font no published copy can be made."""
+    try:
+        watermark_font_file()
+    except WatermarkFontMissing:
+        raise PhotoStoreUnavailable(reason=f"watermark font missing; install {FONT_PACKAGE}") from None
+
+
+@functools.lru_cache(maxsize=16)
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    path, index = watermark_font_file()
+    return ImageFont.truetype(path, size, index=index)
 
 
 def _heif_family(data: bytes) -> str | None:
@@ -162,11 +404,12 @@ def _open_past_pillows_bomb_check(buf: io.BytesIO) -> Image.Image:
     raise BadPhoto(**_NOT_AN_IMAGE)
 
 
-def _decode_and_encode(image: Image.Image, fmt: str, max_px: int) -> bytes:
-    """Decode (at reduced scale for JPEG), turn upright, scale to max_px, flatten to RGB and encode
-    a metadata-free JPEG. Called holding a decode slot."""
+def _decode_upright(image: Image.Image, fmt: str, max_px: int) -> Image.Image:
+    """Decode (at reduced scale for JPEG), turn upright, scale to max_px and flatten to RGB.
+    Called holding a decode slot; returns `image` itself or its replacement (`image` is then closed)."""
     if fmt in ("JPEG", "MPO"):
-        # Decode at 1/2, 1/4 or 1/8 scale, never below the size the photo is scaled to here.
+        # Decode at 1/2, 1/4 or 1/8 scale, never below the size the photo is scaled to here: at
+        # most 2× the published size is decoded (a 12 MP photo for 1600 px: 2000×1500).
         image.draft("RGB", _fitted_size(image.size, max_px))
     try:
         image.load()
@@ -177,25 +420,22 @@ def _decode_and_encode(image: Image.Image, fmt: str, max_px: int) -> bytes:
         ImageOps.exif_transpose(image, in_place=True)
     except _DECODE_ERRORS:
         pass  # unreadable EXIF: the orientation is unknown, keep the pixels as stored
-    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        image.mode == "P" and "transparency" in image.info)
-    if image.mode not in ("RGB", "RGBA", "L"):
+    upright = image
+    has_alpha = upright.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        upright.mode == "P" and "transparency" in upright.info)
+    if upright.mode not in ("RGB", "RGBA", "L"):
         # Palette and 1-bit images would be scaled by nearest neighbour; 16-bit and CMYK cannot
         # be scaled or saved as they are.
-        image = _replace(image, image.convert("RGBA" if has_alpha else "RGB"))
-    image.thumbnail((max_px, max_px))  # in place: the full-size pixels are released here
-    if image.mode == "RGBA":
-        flat = Image.new("RGB", image.size, (255, 255, 255))  # transparent areas become white
-        flat.paste(image, (0, 0), image)
-        image = _replace(image, flat)
-    elif image.mode != "RGB":
-        image = _replace(image, image.convert("RGB"))
-    image.info = {}  # Pillow's JPEG writer copies the comment (COM) from info; drop everything
-    out = io.BytesIO()
-    # Baseline (not progressive), no exif=, icc_profile=, xmp=, comment=: only JFIF and pixels.
-    image.save(out, format="JPEG", quality=85, optimize=True)
-    image.close()
-    return out.getvalue()
+        upright = _replace(upright, upright.convert("RGBA" if has_alpha else "RGB"))
+    upright.thumbnail((max_px, max_px))  # in place: the full-size pixels are released here
+    if upright.mode == "RGBA":
+        flat = Image.new("RGB", upright.size, (255, 255, 255))  # transparent areas become white
+        flat.paste(upright, (0, 0), upright)
+        upright = _replace(upright, flat)
+    elif upright.mode != "RGB":
+        upright = _replace(upright, upright.convert("RGB"))
+    upright.info = {}
+    return upright
 
 
 def _replace(old: Image.Image, new: Image.Image) -> Image.Image:

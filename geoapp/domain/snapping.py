@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from ..models import METRIC_SRID
+from .coords import to_wgs84
 from .errors import NoStreets, OffStreet
 
 
@@ -21,13 +22,14 @@ class Snap:
     street_name: str
     distance_m: float
     position_m: float  # metres from the street's start, following its parts in order
+    street_name_en: str | None = None  # for English refusals; None when the data has no English name
 
 
 _NEAREST_STREET = text(f"""
 WITH p AS (
     SELECT ST_Transform(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), {METRIC_SRID}) AS g
 ), nearest AS (
-    SELECT s.id, s.code, s.name, s.geom_m, ST_Distance(s.geom_m, p.g) AS distance_m
+    SELECT s.id, s.code, s.name, s.name_en, s.geom_m, ST_Distance(s.geom_m, p.g) AS distance_m
     FROM streets s, p
     ORDER BY s.geom_m <-> p.g
     LIMIT 1
@@ -36,7 +38,7 @@ WITH p AS (
 ), hit AS (
     SELECT parts.i, parts.g FROM parts, p ORDER BY ST_Distance(parts.g, p.g), parts.i LIMIT 1
 )
-SELECT n.id, n.code, n.name, n.distance_m,
+SELECT n.id, n.code, n.name, n.name_en, n.distance_m,
        COALESCE((SELECT sum(ST_Length(parts.g)) FROM parts WHERE parts.i < hit.i), 0)
          + ST_LineLocatePoint(hit.g, p.g) * ST_Length(hit.g) AS position_m
 FROM nearest n, hit, p
@@ -47,12 +49,13 @@ def nearest_street(session: Session, lon: float, lat: float) -> Snap:
     row = session.execute(_NEAREST_STREET, {"lon": lon, "lat": lat}).one_or_none()
     if row is None:
         raise NoStreets()
-    return Snap(row.id, row.code, row.name, float(row.distance_m), float(row.position_m))
+    return Snap(row.id, row.code, row.name, float(row.distance_m), float(row.position_m), row.name_en)
 
 
 def _distance_text(distance: float, tolerance: float) -> str:
     # "30 m from X; must be within 30 m" would read as a contradiction: show the decimal then.
-    return f"{distance:.0f}" if round(distance) > tolerance else f"{distance:.1f}"
+    # Digits grouped by thousands ("1,240"), as both Chinese and English write them.
+    return f"{distance:,.0f}" if round(distance) > tolerance else f"{distance:,.1f}"
 
 
 def snap_to_street(session: Session, lon: float, lat: float, tolerance_m: float) -> Snap:
@@ -61,8 +64,16 @@ def snap_to_street(session: Session, lon: float, lat: float, tolerance_m: float)
     if snap.distance_m > tolerance_m:
         raise OffStreet(
             street=snap.street_name,
+            street_en=snap.street_name_en or snap.street_name,
             distance=_distance_text(snap.distance_m, tolerance_m),
             distance_m=round(snap.distance_m, 1),
             tolerance=tolerance_m,
         )
     return snap
+
+
+def locate(session: Session, lon: float, lat: float, crs: str, city_bbox, tolerance_m: float):
+    """Where a sent point lies: (the WGS-84 point, its Snap), or the refusal intake would give.
+    Intake and the phone's preview (GET /api/v1/snap) both call this: one rule, never re-implemented."""
+    point = to_wgs84(lon, lat, crs, city_bbox)
+    return point, snap_to_street(session, point.lon, point.lat, tolerance_m)

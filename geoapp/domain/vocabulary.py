@@ -24,3 +24,9 @@ MONTHLY_QUOTAS = {"representative": 2, "committee_member": 4}
 PHOTO_KINDS = ("before", "progress", "after")
 # How many photos one report may carry, per kind, when sent.
 MAX_PHOTOS_PER_REPORT = 3
+
+# Statuses after which a report is no longer an open problem ([3] adds them to REPORT_STATUSES);
+# "is this already reported?" looks only at reports not in these.
+FINISHED_STATUSES = ("closed", "rejected", "merged", "void")
+# "Already reported nearby": open reports of the same item within this distance along the same street.
+NEARBY_ALONG_M = 20.0

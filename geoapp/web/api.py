@@ -11,19 +11,19 @@ import functools
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, g, jsonify, request
+from flask_babel import gettext as _
 from werkzeug.exceptions import BadRequest
 
 from .. import present
 from ..domain.accounts import user_for_key
 from ..domain.inputs import ReportQuery, refusal, validate
 from ..domain.intake import IntakeRules, Reporter, Submission, submit_report
-from ..domain.reports import ReportFilter, get_report, list_reports
+from ..domain.reports import ReportFilter, access_to, events_of, get_report, list_reports
 from ..domain.streets import streets_geojson
 from ..domain.taxonomy import category_tree
-from ..domain.visibility import Viewer
+from ..domain.visibility import FULL, Viewer
 from . import database, read_session, settings
-from .errors import render_error
-from .i18n import current_language
+from .errors import HTTP_ERRORS, render_error
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -31,10 +31,8 @@ REPORT_FIELDS = ("client_id", "lat", "lon", "crs", "category", "description")
 
 
 def _unauthorized():
-    zh = "需要登录，或有效的 API 密钥（请求头 Authorization: Bearer <密钥>）。"
-    en = "Sign in, or send a valid API key (header Authorization: Bearer <key>)."
-    return render_error("unauthorized", 401, en if current_language() == "en" else zh,
-                        headers={"WWW-Authenticate": 'Bearer realm="geoapp"'})
+    code, msgid = HTTP_ERRORS[401]
+    return render_error(code, 401, _(msgid), headers={"WWW-Authenticate": 'Bearer realm="geoapp"'})
 
 
 def api_login_required(view):
@@ -59,10 +57,10 @@ def api_login_required(view):
 
 def _submission_from_request() -> Submission:
     if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        upload = request.files.get("photo")
-        # a form with no file chosen still sends an empty part with an empty file name
-        photo = upload.read() if upload is not None and upload.filename else None
-        return Submission(**{k: request.form.get(k) for k in REPORT_FIELDS}, photo=photo)
+        # `photo` may be repeated (up to MAX_PHOTOS_PER_REPORT, checked by the domain), in order;
+        # a form with no file chosen still sends an empty part with an empty file name: ignored
+        photos = [upload.read() for upload in request.files.getlist("photo") if upload.filename]
+        return Submission(**{k: request.form.get(k) for k in REPORT_FIELDS}, photos=photos)
     try:
         body = request.get_json(silent=False) if request.is_json else None
     except (BadRequest, RecursionError):  # malformed JSON, or nested too deep for the parser
@@ -87,24 +85,32 @@ def create_report():
 @bp.get("/reports/<int:report_id>")
 @api_login_required
 def show_report(report_id: int):
-    record = get_report(read_session(), report_id)
-    if record is None:
+    session = read_session()
+    record = get_report(session, report_id)
+    seen = access_to(g.viewer, record) if record is not None else None
+    if seen is None:  # not there, or not this user's to see: the same answer (domain/visibility.py)
         abort(404)
-    return jsonify(present.report(record))
+    body = present.report(record, seen)
+    if seen == FULL:
+        body["events"] = [present.event(e) for e in events_of(session, report_id)]
+    return jsonify(body)
 
 
 @bp.get("/reports")
 @api_login_required
 def index_reports():
     query = validate(ReportQuery, request.args.to_dict())
-    flt = ReportFilter(bbox=query.bbox, statuses=query.status, limit=query.limit, offset=query.offset)
+    flt = ReportFilter(bbox=query.bbox, statuses=query.status, street=query.street,
+                       reporter_id=g.user.id if query.mine else None, viewer=g.viewer,
+                       limit=query.limit, offset=query.offset)
     records, total = list_reports(read_session(), flt)
     links = []
     if flt.offset + len(records) < total:
         links.append({"rel": "next", "href": _page_link(flt.offset + flt.limit, flt.limit)})
     if flt.offset > 0:
         links.append({"rel": "prev", "href": _page_link(max(flt.offset - flt.limit, 0), flt.limit)})
-    body = {"type": "FeatureCollection", "features": [present.feature(r) for r in records],
+    body = {"type": "FeatureCollection",
+            "features": [present.feature(r, access_to(g.viewer, r)) for r in records],
             "numberMatched": total, "numberReturned": len(records), "links": links}
     if flt.bbox is not None:
         body["bbox"] = list(flt.bbox)

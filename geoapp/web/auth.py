@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from flask import (Blueprint, Flask, abort, current_app, redirect, render_template, request, session,
                    url_for)
+from flask_babel import format_decimal, gettext as _, ngettext
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
@@ -40,38 +41,12 @@ from ..domain import accounts
 from ..domain.accounts import (MIN_PASSWORD_LENGTH, WeakPassword, WrongPassword, authenticate, end_sessions,
                                user_for_key, user_for_session)
 from ..models import User
+from ..translations import N_
 from . import database, read_session, settings
-from .i18n import current_language
 
 bp = Blueprint("auth", __name__)
 
-TEXT = {
-    "zh": {"title": "登录", "username": "用户名", "password": "密码", "submit": "登录",
-           "remember": "保持登录（{days} 天，仅限个人设备）",
-           "failed": "用户名或密码不正确。", "logout": "退出",
-           "expired": "页面已过期或来源无法验证，请重新操作。",
-           "throttled": "登录尝试过多，请 {n} 分钟后再试。",
-           "pw_title": "修改密码", "pw_current": "当前密码", "pw_new": "新密码", "pw_repeat": "再次输入新密码",
-           "pw_submit": "修改密码", "pw_rules": "至少 {n} 个字符，不能包含用户名，不能是常见密码。",
-           "pw_forced": "请先设置您自己的新密码，然后才能继续使用。",
-           "pw_missing": "请填写全部三项。", "pw_mismatch": "两次输入的新密码不一致。",
-           "pw_wrong": "当前密码不正确。", "pw_done": "密码已修改。其他设备上的登录已全部退出。",
-           "pw_back": "返回地图"},
-    "en": {"title": "Sign in", "username": "Username", "password": "Password", "submit": "Sign in",
-           "remember": "Keep me signed in ({days} days; personal devices only)",
-           "failed": "Wrong username or password.", "logout": "Sign out",
-           "expired": "The page has expired or its origin could not be verified; please try again.",
-           "throttled": "Too many sign-in attempts; try again in {n} minutes.",
-           "throttled_1": "Too many sign-in attempts; try again in 1 minute.",
-           "pw_title": "Change password", "pw_current": "Current password", "pw_new": "New password",
-           "pw_repeat": "New password again", "pw_submit": "Change password",
-           "pw_rules": "At least {n} characters, not containing your username, not a common password.",
-           "pw_forced": "Choose a new password of your own before you continue.",
-           "pw_missing": "Fill in all three fields.", "pw_mismatch": "The two new passwords differ.",
-           "pw_wrong": "The current password is wrong.",
-           "pw_done": "Password changed. You have been signed out on every other device.",
-           "pw_back": "Back to the map"},
-}
+FAILED = N_("用户名或密码不正确。")  # msgid: one sentence whether the name or the password was wrong
 
 # keys this module keeps in the session, besides Flask-Login's (_user_id, _fresh, _id)
 SIGNED_IN_AT, SEEN_AT = "signed_in_at", "seen_at"
@@ -245,9 +220,9 @@ def throttle() -> SignInThrottle:
     return current_app.extensions["geoapp_sign_in_throttle"]
 
 
-def _too_many(t: dict, wait_s: int) -> str:
+def _too_many(wait_s: int) -> str:
     minutes = max(1, math.ceil(wait_s / 60))
-    return t["throttled_1"] if minutes == 1 and "throttled_1" in t else t["throttled"].format(n=minutes)
+    return ngettext("登录尝试过多，请 %(num)s 分钟后再试。", "登录尝试过多，请 %(num)s 分钟后再试。", minutes)
 
 
 # --- pages --------------------------------------------------------------------------------------
@@ -256,20 +231,17 @@ def _safe_next(target: str | None) -> str:
     # only same-site paths: never redirect a signed-in user to another host
     if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
         return target
-    return url_for("maps.show_map")
+    return url_for("phone.home")
 
 
 def _login_page(form: LoginForm, error: str | None = None, status: int = 200, headers: dict | None = None):
-    t = TEXT[current_language()]
-    remember = t["remember"].format(days=f"{settings().session_remember_days:g}")
-    return render_template("auth/login.html", form=form, t=t, remember_label=remember, error=error), \
+    return render_template("auth/login.html", form=form, remember_days=format_decimal(settings().session_remember_days),
+                           error=error), \
         status, headers or {}
 
 
 def _password_page(form: PasswordForm, error: str | None = None, status: int = 200, headers: dict | None = None):
-    t = TEXT[current_language()]
-    return render_template("auth/password.html", form=form, t=t, error=error,
-                           rules=t["pw_rules"].format(n=MIN_PASSWORD_LENGTH), min_length=MIN_PASSWORD_LENGTH,
+    return render_template("auth/password.html", form=form, error=error, min_length=MIN_PASSWORD_LENGTH,
                            forced=current_user.must_change_password, done=request.args.get("changed") == "1"), \
         status, headers or {}
 
@@ -277,29 +249,28 @@ def _password_page(form: PasswordForm, error: str | None = None, status: int = 2
 @bp.app_errorhandler(CSRFError)
 def _csrf_failed(err):
     # a form left open past its token's life: say so and offer a fresh form, not a bare 400 page
-    t = TEXT[current_language()]
+    expired = _("页面已过期或来源无法验证，请重新操作。")
     if _is_api_request():  # a page's fetch without its token: JSON, like every API refusal
         from .errors import render_error
-        return render_error("csrf_failed", 400, t["expired"])
+        return render_error("csrf_failed", 400, expired)
     if request.endpoint == "auth.change_password" and current_user.is_authenticated:
-        return _password_page(PasswordForm(), t["expired"], 400)
-    return _login_page(LoginForm(), t["expired"], 400)
+        return _password_page(PasswordForm(), expired, 400)
+    return _login_page(LoginForm(), expired, 400)
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    t = TEXT[current_language()]
     form = LoginForm()
     if not form.validate_on_submit():
-        return _login_page(form, t["failed"], 401) if request.method == "POST" else _login_page(form)
+        return _login_page(form, _(FAILED), 401) if request.method == "POST" else _login_page(form)
     username = form.username.data
     wait = throttle().wait_seconds(username)
     if wait:  # refused before the (slow) password hash: guessing past the limit costs nothing
-        return _login_page(form, _too_many(t, wait), 429, {"Retry-After": str(wait)})
+        return _login_page(form, _too_many(wait), 429, {"Retry-After": str(wait)})
     user = authenticate(read_session(), username, form.password.data)
     if user is None:
         throttle().failed(username)
-        return _login_page(form, t["failed"], 401)
+        return _login_page(form, _(FAILED), 401)
     _start_session(user, remember=bool(form.remember.data))
     if user.must_change_password:
         return redirect(url_for("auth.change_password"))
@@ -320,25 +291,23 @@ def logout():
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required()
 def change_password():
-    lang = current_language()
-    t = TEXT[lang]
     form = PasswordForm()
     if not form.validate_on_submit():
-        return _password_page(form, t["pw_missing"], 400) if request.method == "POST" else _password_page(form)
+        return _password_page(form, _("请填写全部三项。"), 400) if request.method == "POST" else _password_page(form)
     if form.new.data != form.repeat.data:
-        return _password_page(form, t["pw_mismatch"], 400)
+        return _password_page(form, _("两次输入的新密码不一致。"), 400)
     username = current_user.username
     wait = throttle().wait_seconds(username)
     if wait:  # the current password is a password check like sign-in's: the same limit applies
-        return _password_page(form, _too_many(t, wait), 429, {"Retry-After": str(wait)})
+        return _password_page(form, _too_many(wait), 429, {"Retry-After": str(wait)})
     try:
         with database().transaction() as s:
             user = accounts.change_password(s, current_user.id, form.current.data, form.new.data)
     except WrongPassword:
         throttle().failed(username)
-        return _password_page(form, t["pw_wrong"], 400)
+        return _password_page(form, _("当前密码不正确。"), 400)
     except WeakPassword as exc:
-        return _password_page(form, exc.message(lang), 400)
+        return _password_page(form, exc.message(), 400)
     # every session of the user ended with the change; this one carries on with the new version
     _start_session(user, remember=session.permanent, signed_in_at=session.get(SIGNED_IN_AT))
     return redirect(url_for("auth.change_password", changed="1"))

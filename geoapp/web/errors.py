@@ -1,8 +1,8 @@
 """Every error -> one (code, status, message), rendered per surface: JSON under /api/, a page elsewhere.
 
-Domain refusals (geoapp.domain.errors) carry their own code, status and sentences; HTTP errors from
-routing and Werkzeug get theirs from HTTP_ERRORS; a database that cannot be reached is a 503 with
-Retry-After, never a 500. Anything else is a bug: logged with its traceback, answered 500 in the
+Domain refusals (geoapp.domain.errors) carry their own code, status and sentence (said in the
+request's language); HTTP errors from routing and Werkzeug get theirs from HTTP_ERRORS; a database
+that cannot be reached is a 503 with Retry-After, never a 500. Anything else is a bug: logged with its traceback, answered 500 in the
 same shape.
 """
 from __future__ import annotations
@@ -10,28 +10,30 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, current_app, g, jsonify, render_template, request
+from flask_babel import gettext as _
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
 from ..domain.errors import BodyTooLarge, DatabaseUnavailable, DomainError, PhotoTooLarge
+from ..translations import N_, Text
 from .i18n import current_language
 
 log = logging.getLogger(__name__)
 
-# status -> (code, zh, en) for errors raised by routing, Werkzeug and the view decorators
+# status -> (code, msgid) for errors raised by routing, Werkzeug and the view decorators
 HTTP_ERRORS = {
-    400: ("bad_request", "请求无效。", "The request is invalid."),
-    401: ("unauthorized", "需要登录或有效的 API 密钥（请求头 Authorization: Bearer <密钥>）。",
-          "Sign in, or send a valid API key (header Authorization: Bearer <key>)."),
-    403: ("forbidden", "您的账号无权执行此操作。", "Your account may not do this."),
-    404: ("not_found", "找不到该地址或对象。", "There is nothing at this address."),
-    405: ("method_not_allowed", "该地址不支持 {method} 请求。", "This address does not accept {method} requests."),
-    413: ("body_too_large", "请求体过大。", "The request body is too large."),
-    415: ("unsupported_media_type", "不支持该请求内容类型。", "This content type is not supported."),
-    429: ("too_many_requests", "请求过于频繁，请稍后再试。", "Too many requests; try again later."),
-    500: ("internal_error", "服务器内部错误，已记录，请稍后重试。", "Internal server error; it has been logged. Try again later."),
-    503: ("unavailable", "服务暂时不可用，请稍后重试。", "The service is unavailable; try again later."),
+    400: ("bad_request", N_("请求无效。")),
+    401: ("unauthorized", N_("需要登录或有效的 API 密钥（请求头 Authorization: Bearer <密钥>）。")),
+    403: ("forbidden", N_("您的账号无权执行此操作。")),
+    404: ("not_found", N_("找不到该地址或对象。")),
+    405: ("method_not_allowed", N_("该地址不支持 {method} 请求。")),
+    413: ("body_too_large", N_("请求体过大。")),
+    415: ("unsupported_media_type", N_("不支持该请求内容类型。")),
+    429: ("too_many_requests", N_("请求过于频繁，请稍后再试。")),
+    500: ("internal_error", N_("服务器内部错误，已记录，请稍后重试。")),
+    503: ("unavailable", N_("服务暂时不可用，请稍后重试。")),
 }
+OTHER_HTTP_ERROR = N_("请求无法完成（HTTP {status} {name}）。")
 
 # JSON bodies carry a report's fields only; photos come as multipart. A small cap keeps a large
 # JSON body from being parsed at all, and lets 413 say which limit was crossed.
@@ -56,17 +58,23 @@ def render_error(code: str, status: int, message: str, details: dict | None = No
 
 
 def _domain_error(err: DomainError):
-    details = {k: v for k, v in err.params.items() if not k.endswith("_zh")}
+    lang = current_language()
+    # the params, as data; a sentence among them (a Text) said in the reader's language
+    details = {k: v.render(lang) if isinstance(v, Text) else v for k, v in err.params.items()
+               if not k.endswith("_zh") and k != "field_label"}
     headers = {"Retry-After": str(err.params["retry_after"])} if "retry_after" in err.params else None
-    return render_error(err.code, err.status, err.message(current_language()), details, headers)
+    return render_error(err.code, err.status, err.message(lang), details, headers)
 
 
 def _http_error(err: HTTPException):
     status = err.code or 500
     if isinstance(err, RequestEntityTooLarge):
         return _domain_error(_too_large())
-    code, zh, en = HTTP_ERRORS.get(status, (err.name.lower().replace(" ", "_"), err.description, err.description))
-    message = (en if current_language() == "en" else zh).format(method=request.method)
+    if status in HTTP_ERRORS:
+        code, msgid = HTTP_ERRORS[status]
+        message = _(msgid).format(method=request.method)
+    else:  # a status nothing here raises on purpose: its standard name, the sentence in the reader's language
+        code, message = err.name.lower().replace(" ", "_"), _(OTHER_HTTP_ERROR).format(status=status, name=err.name)
     headers = {}
     if status == 401 and is_api_request():
         headers["WWW-Authenticate"] = 'Bearer realm="geoapp"'
@@ -100,8 +108,8 @@ def _database_error(err: DBAPIError):
 def _internal_error(err: Exception):
     original = getattr(err, "original_exception", None) or err
     log.error("unhandled error on %s %s", request.method, request.path, exc_info=original)
-    code, zh, en = HTTP_ERRORS[500]
-    return render_error(code, 500, en if current_language() == "en" else zh)
+    code, msgid = HTTP_ERRORS[500]
+    return render_error(code, 500, _(msgid))
 
 
 def init_app(app: Flask) -> None:

@@ -9,6 +9,7 @@ import tempfile
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
+from ..domain import photos
 from . import database, settings
 
 bp = Blueprint("health", __name__)
@@ -53,7 +54,8 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    checks = {"database": _database(), "photo_store": _photo_store()}
+    checks = {"database": _database(), "photo_store": _photo_store(),
+              "watermark_font": photos.watermark_font_check()}
     ready = all(ok for ok, _ in checks.values())
     body = {"status": "ready" if ready else "not_ready",
             "checks": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in checks.items()}}

@@ -3,19 +3,16 @@
 Chinese first: msgids are the Chinese text itself (zh_CN is the default locale, so a string with no
 English yet still reads right in Chinese, and tests/test_i18n.py finds it in English pages). English
 comes from geoapp/translations/en/LC_MESSAGES/messages.po, compiled to .mo by the setup
-(scripts/provision.sh, `pybabel compile`). The language is: ?lang= (remembered in a cookie), then the
-user's earlier choice, then Accept-Language, then Chinese.
+(`pybabel compile`; scripts/i18n refreshes it). Domain code, which has no request, reads the same
+catalog through geoapp/translations/__init__.py. The language is: ?lang= (remembered in a cookie),
+then the user's earlier choice, then Accept-Language, then Chinese.
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 from flask import Flask, request
 from flask_babel import Babel
 
-LANGUAGES = ("zh", "en")
-LOCALES = {"zh": "zh_CN", "en": "en"}
-TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+from ..translations import DIRECTORY as TRANSLATIONS, LANGUAGES, LOCALES
 
 
 def current_language() -> str:

@@ -1,6 +1,205 @@
-"""The representative's pages: home per role, my street, a report's page, my API key."""
+"""The representative's pages: home per role, my street, a report's page, my API key.
+
+Like /map (maps.py), each page is a Jinja template plus one JavaScript module; what the script
+needs travels as one JSON data block written by `tojson`, and every name or description reaches
+the DOM as text. Lists a person reads (my reports, a report's history) are rendered here, with
+dates and numbers formatted by Babel for the reader's locale.
+"""
 from __future__ import annotations
 
-from flask import Blueprint
+import datetime as dt
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from .. import present
+from ..domain.accounts import issue_api_key
+from ..domain.my_street import category_path, street_outline
+from ..domain.quota import month_bounds, monthly_progress
+from ..domain.reports import ReportFilter, access_to, events_of, get_report, list_reports
+from ..domain.visibility import FULL, Viewer
+from ..domain.vocabulary import REPORT_STATUSES
+from ..translations import N_, translate
+from . import database, read_session, settings
+from .auth import login_required
+from .i18n import current_language
+from .pin import queue_labels
 
 bp = Blueprint("phone", __name__)
+
+# Where each role starts after signing in.
+HOME_OF_ROLE = {"representative": "phone.my_street"}
+
+MY_REPORTS_SHOWN = 50  # newest first; older ones stay reachable through the API and the map
+
+# What happened to a report, as its history says it (report_events.action).
+ACTION_LABELS = {"submit": N_("提交上报")}
+
+# How a report was dispatched (report_events.data.dispatch_rule, domain/dispatch.py), said in English
+# too; the stored reason is a Chinese sentence with the zone's and unit's names in it.
+DISPATCH_RULES = {
+    "street_override": N_("该街路指定了养护单位，优先于责任区分派"),
+    "zone": N_("按点位所在责任区分派"),
+    "zone_of_street": N_("点位在责任区外，按所在街路位置的责任区分派"),
+}
+
+# The words my-street's script shows; {n}-style placeholders are filled in by the script.
+MY_STREET_LABELS = {
+    "legend": N_("图例"),
+    "mine": N_("我上报的"),
+    "others": N_("他人上报"),
+    "me": N_("我的位置"),
+    "locating": N_("正在定位…"),
+    "accuracy": N_("定位精度 ±{n} 米"),
+    "details": N_("查看详情"),
+    "walk_start": N_("开始巡街"),
+    "walk_stop": N_("结束巡街"),
+    "walk_idle": N_("未在巡街"),
+    "walk_recording": N_("巡街记录中"),
+    "walk_points": N_("已记录 {n} 个点"),
+    "walk_chunks": N_("已发送 {sent} 段，待发送 {pending} 段"),
+    "walk_error": N_("上次错误：{error}"),
+    # why positions or uploads failed, by the browser's geolocation error code and walk.js's codes
+    "geo_1": N_("没有定位权限，请在浏览器设置中允许定位"),
+    "geo_2": N_("暂时无法定位"),
+    "geo_3": N_("定位超时"),
+    "geolocation": N_("定位失败"),
+    "storage": N_("无法保存到手机"),
+    "network": N_("网络不通，稍后自动重发"),
+    "walk_unavailable": N_("巡街功能暂不可用"),
+    "walked": N_("本月走过 {n} 段，共 {length}"),
+    "walked_none": N_("本月还没有巡街记录"),
+    "metres": N_("{n} 米"),
+    "load_failed": N_("加载失败，请下拉刷新重试"),
+}
+
+
+def _status_legend(lang: str) -> list[dict]:
+    return [{"status": s, "label": present.status_label(s, lang),
+             "colour": present.status_colour(s)} for s in REPORT_STATUSES]
+
+
+def _tiles() -> dict | None:
+    s = settings()
+    return {"url": s.tile_url, "attribution": s.tile_attribution} if s.tile_url else None
+
+
+def _street_for_map(street: dict, lang: str) -> dict:
+    return {"code": street["code"], "label": present.localized(street, "name", lang),
+            "geometry": street["geometry"]}
+
+
+def _report_item(rec: dict, lang: str, tz: str) -> dict:
+    """One line of "my reports": what the list shows, all formatted here."""
+    photos = [present.photo(p) for p in rec.get("photos", ()) if p["kind"] == "before"]
+    return {"id": rec["id"], "url": url_for("phone.report_page", report_id=rec["id"]),
+            "thumb": photos[0]["url"] if photos else None,
+            "category": f'{rec["category_code"]} {present.localized(rec, "category_name", lang)}',
+            "status": rec["status"], "status_label": present.status_label(rec["status"], lang),
+            "changed": present.local_time(rec["updated_at"], tz, lang)}
+
+
+@bp.get("/")
+@login_required()
+def home():
+    return redirect(url_for(HOME_OF_ROLE.get(current_user.role, "maps.show_map")))
+
+
+@bp.get("/my")
+@login_required("representative")
+def my_street():
+    session, s, lang = read_session(), settings(), current_language()
+    user = current_user.user
+    viewer = Viewer.of(user)
+    street = street_outline(session, viewer.street_id)
+    now = dt.datetime.now(dt.timezone.utc)
+    progress = monthly_progress(session, user, now, s.display_tz)
+    start, end = month_bounds(now, s.display_tz)
+    last_day = (end - dt.timedelta(days=1)).date()
+    mine, mine_total = list_reports(session, ReportFilter(reporter_id=user.id, viewer=viewer, limit=MY_REPORTS_SHOWN))
+    data = {
+        "lang": lang,
+        "username": user.username,
+        "street": _street_for_map(street, lang),
+        "quota": {"taken": progress.taken, "quota": progress.quota, "days_left": progress.days_left,
+                  "met": progress.met},
+        "tiles": _tiles(),
+        "statuses": _status_legend(lang),
+        "labels": {k: _(msgid) for k, msgid in MY_STREET_LABELS.items()},
+        "queue_labels": queue_labels(),  # the outbox (queue.js) speaks the pin page's words
+        "endpoints": {
+            "reports": url_for("api.index_reports", street=street["code"], limit=200),
+            "walks_post": url_for("api_walks.post_chunk"),
+            "walks": url_for("api_walks.stretches", street=street["code"],
+                             **{"from": start.date().isoformat(), "to": last_day.isoformat()}),
+            "report_page": url_for("phone.report_page", report_id=0)[:-1],  # + id
+        },
+    }
+    return render_template(
+        "phone/my_street.html", data=data, street=street, street_label=data["street"]["label"],
+        street_length=present.distance(street["length_m"], lang), progress=progress,
+        reports=[_report_item(r, lang, s.display_tz) for r in mine], reports_total=mine_total)
+
+
+def _dispatch_reason(rec: dict, events: list[dict], lang: str) -> str:
+    """The stored reason in Chinese; in English the rule it followed (the sentence names Chinese places)."""
+    if lang != "en":
+        return rec["dispatch_reason"]
+    rule = next((e["data"].get("dispatch_rule") for e in events if e["action"] == "submit" and e["data"]), None)
+    return translate(DISPATCH_RULES[rule], lang) if rule in DISPATCH_RULES else ""
+
+
+def _event_line(e: dict, lang: str, tz: str) -> dict:
+    return {"at": present.local_time(e["at"], tz, lang),
+            "action": translate(ACTION_LABELS[e["action"]], lang) if e["action"] in ACTION_LABELS else e["action"],
+            "to_status": present.status_label(e["to_status"], lang) if e["to_status"] else None,
+            "actor": e["actor"]}
+
+
+@bp.get("/reports/<int:report_id>")
+@login_required()
+def report_page(report_id: int):
+    session, s, lang = read_session(), settings(), current_language()
+    viewer = Viewer.of(current_user.user)
+    rec = get_report(session, report_id)
+    seen = access_to(viewer, rec) if rec is not None else None
+    if seen is None:  # not there, or not this user's to see: the same answer (domain/visibility.py)
+        abort(404)
+    full = seen == FULL
+    events = events_of(session, report_id) if full else []
+    street = street_outline(session, rec["street_id"])
+    colour = present.status_colour(rec["status"])
+    data = {"street": _street_for_map(street, lang), "point": {"lat": rec["lat"], "lon": rec["lon"], "colour": colour},
+            "tiles": _tiles()}
+    report = {
+        "id": rec["id"], "full": full,
+        "photos": [present.photo(p) for p in rec.get("photos", ())],
+        "position": _("%(street)s，距起点 %(position)s", street=present.localized(rec, "street_name", lang),
+                      position=present.distance(rec["position_m"], lang)),
+        "category": " › ".join(present.localized(c, "name", lang)
+                               for c in category_path(session, rec["category_code"])),
+        "status": rec["status"], "status_label": present.status_label(rec["status"], lang),
+        "created": present.local_time(rec["created_at"], s.display_tz, lang),
+        "updated": present.local_time(rec["updated_at"], s.display_tz, lang),
+    }
+    if full:
+        report |= {"description": rec["description"], "unit": present.localized(rec, "unit_name", lang),
+                   "dispatch_reason": _dispatch_reason(rec, events, lang),
+                   "events": [_event_line(e, lang, s.display_tz) for e in events]}
+    return render_template("phone/report.html", report=report, data=data)
+
+
+@bp.route("/account/api-key", methods=["GET", "POST"])
+@login_required()
+def api_key():
+    """Only the key's hash is stored, so a key is shown once: right after it is issued (the POST)."""
+    new_key = None
+    if request.method == "POST":  # CSRFProtect has checked the form's token before we get here
+        with database().transaction() as session:
+            new_key = issue_api_key(session, current_user.username)
+    has_key = new_key is not None or bool(current_user.user.api_key_hash)
+    response = current_app.make_response(render_template("phone/api_key.html", new_key=new_key, has_key=has_key))
+    response.headers["Cache-Control"] = "no-store"  # the key must not stay in a cache or the back button
+    return response

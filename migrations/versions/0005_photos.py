@@ -35,7 +35,21 @@ def upgrade() -> None:
                            name="photo_taken_at_source"),
         sa.UniqueConstraint("report_id", "kind", "seq", name="photo_report_kind_seq"),
     )
+    # A report's one photo of before (already resized, metadata-free, no watermark) becomes its
+    # published copy; there is no original to keep. The file stays where it is.
+    op.execute("""
+        INSERT INTO photos (report_id, kind, seq, original_path, published_path, created_at)
+        SELECT id, 'before', 0, NULL, photo_path, created_at FROM reports WHERE photo_path IS NOT NULL
+    """)
+    op.drop_column("reports", "photo_path")
 
 
 def downgrade() -> None:
+    # Back to one photo a report: the first photo of before, by its published copy (an original is
+    # not something the old schema knew); any others are forgotten (their files stay for the sweep).
+    op.add_column("reports", sa.Column("photo_path", sa.Text))
+    op.execute("""
+        UPDATE reports r SET photo_path = p.published_path
+        FROM photos p WHERE p.report_id = r.id AND p.kind = 'before' AND p.seq = 0
+    """)
     op.drop_table("photos")

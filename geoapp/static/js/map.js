@@ -27,7 +27,8 @@
   function fitLabels() {
     map.getContainer().classList.toggle("street-labels-hidden", map.getZoom() < LABEL_MIN_ZOOM);
   }
-  var LABEL_MIN_ZOOM = 13;
+  // English names are about three times as long as Chinese ones: they fit one zoom level later.
+  var LABEL_MIN_ZOOM = document.documentElement.lang === "en" ? 14 : 13;
   map.on("zoomend", fitLabels);
   // Government sites show a plain text credit, without Leaflet's default flag icon.
   map.attributionControl.setPrefix("Leaflet");
@@ -55,7 +56,7 @@
         box.className = "street-popup";
         p.popup.forEach(function (line, i) { box.appendChild(textEl(i === 0 ? "strong" : "div", line)); });
         return box;
-      });
+      }, {minWidth: 160, maxWidth: 280});  // a readable width on a 360 px phone (map.css)
     }
   }).addTo(map);
   overlays[escapeHtml(data.labels.streets)] = streets;
