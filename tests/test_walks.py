@@ -3,7 +3,6 @@ CRS, stored as stretches (from_m..to_m along the street, the measure of reports'
 back by street, period and person; re-sends are idempotent; bad input is a 400, never a 500."""
 import datetime as dt
 import json
-import time
 import uuid
 
 import pytest
@@ -354,16 +353,10 @@ def _valid_body(streets):
     return chunk_body(_VALID["points"])
 
 
-def test_matching_a_2000_point_chunk_is_quick(client, auth, streets, capsys):
-    # 2,000 points, one a second, up and down S03 at 2.4 m/s: every stretch of it, twice
+def test_a_2000_point_chunk_up_and_back_is_one_stretch(client, auth, streets):
+    # 2,000 points up and down S03: every stretch of it, twice (its speed: bench/run walk_match)
     points = along(streets, "S03", 0.0, 1.0, step_m=5)[:1000]
     points += points[::-1]
-    body = chunk_body(points, step_s=2)
-    began = time.perf_counter()
-    r = client.post(WALKS, json=body, headers=auth("rep03"))
-    took = time.perf_counter() - began
+    r = client.post(WALKS, json=chunk_body(points, step_s=2), headers=auth("rep03"))
     assert r.status_code == 201 and r.json["kept"] == 2000
     assert len(on(r.json, "S03")) == 1
-    with capsys.disabled():
-        print(f"\n[walks] POST of a 2,000-point chunk, matched and stored: {took * 1000:.0f} ms")
-    assert took < 5
