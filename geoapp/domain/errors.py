@@ -161,3 +161,8 @@ class WalkChunkReused(DomainError):
 class UnknownStreet(DomainError):
     code = "unknown_street"
     text = N_("未知的街路编号“{street}”。")
+
+
+class TooManyPhotos(DomainError):
+    code = "too_many_photos"
+    text = N_("最多 {max_photos} 张照片（本次收到 {count} 张）。")

@@ -5,7 +5,8 @@
   summary (position, category, status, published photos, dates — not who reported it nor the
   description) so they do not report a problem twice; nothing else;
 - a unit's handler: the reports dispatched to their unit, in full ([3] refines this);
-- the original (unwatermarked) photo: admins only.
+- the original (unwatermarked) photo: admins only;
+- walks: one's own; dispatchers and admins everyone's.
 A report one may not see is answered 404, never 403, so its existence is not revealed.
 """
 from __future__ import annotations
@@ -61,6 +62,12 @@ def access(viewer: Viewer, *, reporter_id: int, street_id: int, unit_id: int | N
     if viewer.role == "unit_handler" and viewer.unit_id is not None and unit_id == viewer.unit_id:
         return FULL
     return None
+
+
+def sees_walks_of_everyone(viewer: Viewer) -> bool:
+    """Walks are a person's own trace: dispatchers and admins see everyone's, anyone else only
+    their own (domain/walks.py filters by the viewer's user id otherwise)."""
+    return viewer.sees_everything
 
 
 def may_see_original_photo(viewer: Viewer) -> bool:

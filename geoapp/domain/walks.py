@@ -34,7 +34,7 @@ from ..translations import N_, Text
 from .coords import BBox, to_wgs84
 from .errors import BadInput, OutsideCity, UnknownStreet, WalkChunkReused, WalkIdConflict
 from .inputs import _client_id, _code, _crs, _fail, number, validate
-from .visibility import Viewer
+from .visibility import Viewer, sees_walks_of_everyone
 from .vocabulary import DEFAULT_CRS
 
 MAX_POINTS = 2000          # per chunk; the phone sends one every 30 s or 50 points
@@ -509,9 +509,7 @@ LIMIT {MAX_STRETCHES}
 
 
 def list_stretches(session: Session, viewer: Viewer, query: WalkQuery, tz: str) -> list[dict]:
-    """The stretches walked in the query's period. Whose: a dispatcher or an admin sees everyone's
-    walks, anyone else only their own (a walk is a person's trace; visibility.py's rule is for
-    reports, and walks take only its `sees_everything`)."""
+    """The stretches walked in the query's period, whose visibility.sees_walks_of_everyone allows."""
     start, end = period(query, tz)
     where, params = [], {"start": start, "end": end}
     if query.street is not None:
@@ -520,7 +518,7 @@ def list_stretches(session: Session, viewer: Viewer, query: WalkQuery, tz: str) 
             raise UnknownStreet(street=query.street)
         where.append("AND i.street_id = :street")
         params["street"] = street_id
-    if query.me or not viewer.sees_everything:
+    if query.me or not sees_walks_of_everyone(viewer):
         where.append("AND i.user_id = :user")
         params["user"] = viewer.user_id
     rows = session.execute(text(_STRETCHES.format(where=" ".join(where))), params).all()
