@@ -43,7 +43,6 @@ from zoneinfo import ZoneInfo
 
 from PIL import ExifTags, Image, ImageDraw, ImageEnhance, ImageFont, ImageOps, UnidentifiedImageError
 
-from ..translations import N_
 from .errors import (BadPhoto, PhotoFormatUnsupported, PhotoStoreUnavailable, PhotoTooLarge, PhotoTooManyPixels,
                      ServerBusy, TooManyPhotos)
 from .vocabulary import MAX_PHOTOS_PER_REPORT
