@@ -4,12 +4,7 @@
   "use strict";
   var data = JSON.parse(document.getElementById("map-data").textContent);
 
-  function textEl(tag, text, className) {
-    var el = document.createElement(tag);
-    el.textContent = text;
-    if (className) el.className = className;
-    return el;
-  }
+  var textEl = window.geoappDom.textEl;  // dom.js
   // Leaflet writes layer names and attributions with innerHTML: give it escaped text.
   function escapeHtml(s) {
     return String(s).replace(/[&<>"']/g, function (c) {

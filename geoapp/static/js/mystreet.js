@@ -7,16 +7,8 @@
   var L_ = data.labels;
   var numbers = new Intl.NumberFormat(data.lang === "en" ? "en" : "zh-CN", {maximumFractionDigits: 0});
 
-  function fill(template, values) {
-    return template.replace(/\{(\w+)\}/g, function (m, key) { return key in values ? String(values[key]) : m; });
-  }
+  var textEl = window.geoappDom.textEl, fill = window.geoappDom.fill;  // dom.js
   function metres(n) { return fill(L_.metres, {n: numbers.format(n)}); }
-  function textEl(tag, text, className) {
-    var el = document.createElement(tag);
-    el.textContent = text;
-    if (className) el.className = className;
-    return el;
-  }
   function setText(id, text) {
     var el = document.getElementById(id);
     if (el) el.textContent = text || "";

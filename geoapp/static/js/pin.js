@@ -13,15 +13,7 @@
   var RECENT_KEY = "geoapp.recentCategories", RECENT_MAX = 5, RESULTS_MAX = 12, SNAP_DELAY_MS = 400;
 
   function $(id) { return document.getElementById(id); }
-  function fill(template, values) {
-    return String(template).replace(/\{(\w+)\}/g, function (m, key) { return key in values ? String(values[key]) : m; });
-  }
-  function textEl(tag, text, className) {
-    var el = document.createElement(tag);
-    el.textContent = text;
-    if (className) el.className = className;
-    return el;
-  }
+  var textEl = window.geoappDom.textEl, fill = window.geoappDom.fill;  // dom.js
   function setText(id, text) { $(id).textContent = text || ""; }
   function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); }
   // Leaflet writes attributions with innerHTML: give it escaped text.

@@ -179,15 +179,7 @@
     if (options.strings) return options.strings;
     try { return JSON.parse(localStorage.getItem(LABELS_KEY)) || {}; } catch (e) { return {}; }
   }
-  function fill(template, values) {
-    return String(template).replace(/\{(\w+)\}/g, function (m, key) { return key in values ? String(values[key]) : m; });
-  }
-  function textEl(tag, text, className) {
-    var el = document.createElement(tag);
-    el.textContent = text;
-    if (className) el.className = className;
-    return el;
-  }
+  var textEl = window.geoappDom.textEl, fill = window.geoappDom.fill;  // dom.js
   function stateText(item, L) {
     if (item.state === "refused") return fill(L.refused || "{message}", {message: item.message});
     if (item.state === "queued" && item.relogin) return L.relogin || L.queued || item.state;

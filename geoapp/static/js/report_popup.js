@@ -1,10 +1,6 @@
 // Builds a report's popup from data with DOM text nodes only: user text is never parsed as HTML.
 (function (global) {
-  function cell(tag, text) {
-    var el = document.createElement(tag);
-    el.textContent = text;
-    return el;
-  }
+  var cell = global.geoappDom.textEl;  // dom.js
   global.geoappReportPopup = function (report, rows) {
     var box = document.createElement("div");
     box.className = "report-popup";

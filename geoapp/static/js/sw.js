@@ -18,7 +18,7 @@ var PAGES = ["/my", "/my/pin"];
 var CACHED_API = ["/api/v1/streets", "/api/v1/categories"];
 var PRECACHE = [
   "/static/css/base.css", "/static/css/phone.css", "/static/css/pin.css", "/static/css/queue.css",
-  "/static/js/mystreet.js", "/static/js/idb.js", "/static/js/walk.js", "/static/js/queue.js", "/static/js/pin.js",
+  "/static/js/mystreet.js", "/static/js/dom.js", "/static/js/idb.js", "/static/js/walk.js", "/static/js/queue.js", "/static/js/pin.js",
   "/static/js/sw-register.js", "/static/vendor/exifr-7.1.3/lite.legacy.umd.js",
   "/static/icons/icon-192.png", "/static/icons/icon-512.png",
   "/vendor/leaflet/leaflet.js", "/vendor/leaflet/leaflet.css"
