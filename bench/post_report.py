@@ -28,13 +28,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_db import fresh_city  # noqa: E402
 from photo_memory import camera_like  # noqa: E402  (the same camera-like picture as the memory bench)
 
 from geoapp import create_app  # noqa: E402
-from geoapp.config import PROJECT_ROOT, Settings  # noqa: E402
-from geoapp.demo import _ensure_users  # noqa: E402
-from geoapp.domain.accounts import issue_api_key  # noqa: E402
-from geoapp.gis.loader import load_city_data  # noqa: E402
+from geoapp.config import Settings  # noqa: E402
 
 
 def camera_jpeg() -> bytes:
@@ -72,12 +70,7 @@ def main() -> None:
         settings = dataclasses.replace(base, photo_dir=Path(photo_dir))
         app = create_app(settings)
         db = app.extensions["geoapp_db"]
-        with db.engine.begin() as conn:
-            conn.execute(text("TRUNCATE report_events, reports, users RESTART IDENTITY CASCADE"))
-        with db.transaction() as s:
-            load_city_data(s, PROJECT_ROOT / "gis_data", settings.city_bbox)
-            users = _ensure_users(s)
-            key = issue_api_key(s, "rep01")
+        with fresh_city(app) as (s, users, key):
             street = users["rep01"].representative.street_id
             points = s.execute(text("""
                 SELECT ST_X(p), ST_Y(p) FROM (

@@ -19,13 +19,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_db import fresh_city  # noqa: E402
 from post_report import line  # noqa: E402  (the same p50/p95 line)
 
 from geoapp import create_app  # noqa: E402
-from geoapp.config import PROJECT_ROOT, Settings  # noqa: E402
-from geoapp.demo import _ensure_users  # noqa: E402
-from geoapp.domain.accounts import issue_api_key  # noqa: E402
-from geoapp.gis.loader import load_city_data  # noqa: E402
+from geoapp.config import Settings  # noqa: E402
 
 POINTS = 2000
 STEP_M, STEP_S = 5.0, 2  # 2.5 m/s: a brisk walk, kept by the speed filter
@@ -40,12 +38,7 @@ def main() -> None:
         sys.exit(f"refusing to empty {make_url(settings.database_url).database!r}: run me with bench/run walk_match")
     app = create_app(settings)
     db = app.extensions["geoapp_db"]
-    with db.engine.begin() as conn:
-        conn.execute(text("TRUNCATE report_events, reports, users RESTART IDENTITY CASCADE"))
-    with db.transaction() as s:
-        load_city_data(s, PROJECT_ROOT / "gis_data", settings.city_bbox)
-        users = _ensure_users(s)
-        key = issue_api_key(s, "rep01")
+    with fresh_city(app) as (s, users, key):
         street = users["rep01"].representative.street_id
         # up the street and back, a point every STEP_M metres, POINTS in all
         half = POINTS // 2
