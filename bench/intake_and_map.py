@@ -7,19 +7,19 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import statistics
 import time
 import uuid
 
 from sqlalchemy import text
 
+from bench_db import fresh_city  # bench/ is on the path: these run as scripts
 from geoapp import create_app
-from geoapp.config import PROJECT_ROOT, Settings
-from geoapp.demo import _ensure_users
-from geoapp.domain.accounts import issue_api_key
+from geoapp.config import Settings
+from geoapp.demo import DEMO_PASSWORD
 from geoapp.domain.intake import IntakeRules, Reporter, Submission, submit_report
 from geoapp.domain.snapping import nearest_street
-from geoapp.gis.loader import load_city_data
 
 
 def pct(values, p):
@@ -40,12 +40,7 @@ def main() -> None:
     settings = Settings()
     app = create_app(settings)
     db = app.extensions["geoapp_db"]
-    with db.engine.begin() as conn:
-        conn.execute(text("TRUNCATE report_events, reports, users RESTART IDENTITY CASCADE"))
-    with db.transaction() as s:
-        load_city_data(s, PROJECT_ROOT / "gis_data", settings.city_bbox)
-        users = _ensure_users(s)
-        key = issue_api_key(s, "rep01")
+    with fresh_city(app) as (s, users, key):
         rep = users["rep01"]
         reporter = Reporter(rep.id, "representative", rep.representative.street_id)
         points = s.execute(text("""
@@ -103,13 +98,20 @@ def main() -> None:
               f"({r.json['numberReturned']} of {r.json['numberMatched']})")
 
     # 4. the map page, as the dispatcher sees it (newest 5,000 reports at most)
-    with client.session_transaction() as sess:
-        sess["user_id"] = users["dispatcher"].id
+    # signed in through the real form, as a browser does (the session is Flask-Login's since [1.1])
+    form = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form).group(1)
+    signed_in = client.post("/login", data={"csrf_token": token, "username": "dispatcher",
+                                            "password": DEMO_PASSWORD})
+    if signed_in.status_code != 302:
+        raise SystemExit(f"sign-in failed: {signed_in.status_code}")
     times = []
     for _ in range(3):
         t0 = time.perf_counter()
         r = client.get("/map")
         times.append(time.perf_counter() - t0)
+    if r.status_code != 200:
+        raise SystemExit(f"GET /map: {r.status_code}")
     print(f"GET /map with {min(args.reports + 200, 5000)} reports: median {ms(statistics.median(times))}, "
           f"{len(r.data) / 1e6:.1f} MB of HTML")
 
