@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib.util
-import io
 import json
 import resource
 import statistics

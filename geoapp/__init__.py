@@ -5,7 +5,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from .config import PROJECT_ROOT, Settings
+from .config import Settings
 from .db import Database
 
 

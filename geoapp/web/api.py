@@ -15,7 +15,6 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import BadRequest
 
 from .. import present
-from ..domain.accounts import user_for_key
 from ..domain.inputs import ReportQuery, refusal, validate
 from ..domain.intake import IntakeRules, Reporter, Submission, submit_report
 from ..domain.reports import ReportFilter, access_to, events_of, get_report, list_reports

@@ -8,7 +8,6 @@ dates and numbers formatted by Babel for the reader's locale.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _

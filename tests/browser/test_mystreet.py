@@ -4,8 +4,6 @@ server (page.blocked) and nothing fails in the console (page.errors)."""
 import io
 import time
 
-import pytest
-
 from tests.browser.conftest import PHONE, offline_page, sign_in
 from tests.conftest import report_body
 
