@@ -25,6 +25,16 @@ def _bbox(name: str, default: tuple[float, float, float, float]) -> tuple[float,
     return parts  # type: ignore[return-value]
 
 
+def _nearby_along_m() -> float:
+    from .domain.vocabulary import NEARBY_ALONG_M  # one home for the 20 m
+    return NEARBY_ALONG_M
+
+
+def _default_office_hours() -> str:
+    from .domain.working_time import DEFAULT_OFFICE_HOURS
+    return DEFAULT_OFFICE_HOURS
+
+
 def _secret_key() -> str:
     """A stable secret across restarts without asking the operator for one."""
     if os.environ.get("SECRET_KEY"):
@@ -49,6 +59,11 @@ class Settings:
     # kept point (a GPS jump, or a ride in a car: a walk is on foot).
     walk_max_accuracy_m: float = field(default_factory=lambda: _float("WALK_MAX_ACCURACY_M", 30.0))
     walk_max_speed_mps: float = field(default_factory=lambda: _float("WALK_MAX_SPEED_MPS", 7.0))
+    # Duplicate suggestions (geoapp/domain/duplicates.py): open reports of the same item on the same
+    # street, each within this many metres along it of the next (default: the phone's "already
+    # reported nearby" distance), reported within the last this many days.
+    duplicate_along_m: float = field(default_factory=lambda: _float("DUPLICATE_ALONG_M", _nearby_along_m()))
+    duplicate_window_days: int = field(default_factory=lambda: int(_float("DUPLICATE_WINDOW_DAYS", 30)))
     # The city's extent (WGS-84 lon/lat). Points outside are refused before any snapping;
     # it is also how swapped latitude/longitude is recognised.
     city_bbox: tuple[float, float, float, float] = field(
@@ -68,6 +83,10 @@ class Settings:
     photo_decode_slots: int = field(default_factory=lambda: int(_float("PHOTO_DECODE_SLOTS", 2)))
     # Times are stored in UTC and shown to people in the city's time zone.
     display_tz: str = field(default_factory=lambda: os.environ.get("DISPLAY_TZ", "Asia/Shanghai"))
+    # Office hours of a working day (geoapp/domain/working_time.py), local time in display_tz: one or
+    # more HH:MM-HH:MM spans in order. Items' time limits (deadline_days) count only these hours on the
+    # official calendar's working days; a working day is their sum (7.5 h by default).
+    office_hours: str = field(default_factory=lambda: os.environ.get("OFFICE_HOURS") or _default_office_hours())
 
     # accounts and sessions (geoapp/web/auth.py, geoapp/domain/accounts.py, geoapp/demo.py)
     # GEOAPP_DEMO=1 (the default, for a first run): `geoapp demo load` creates rep01…rep29, dispatcher and
@@ -94,6 +113,23 @@ class Settings:
     # waitress process `geoapp serve` runs (counts reset on restart); several processes or hosts need a
     # shared store, e.g. redis://host:6379.
     ratelimit_storage_uri: str = field(default_factory=lambda: os.environ.get("RATELIMIT_STORAGE_URI") or "memory://")
+
+    # notifications (geoapp/domain/notifications.py): e-mailed through this SMTP server when SMTP_HOST is
+    # set (none: the in-app inbox only); `geoapp notify run`, and `geoapp serve` every NOTIFY_INTERVAL_S
+    # seconds (0: never), sweep overdue reports and send the outbox.
+    smtp_host: str = field(default_factory=lambda: os.environ.get("SMTP_HOST", ""))
+    smtp_port: int = field(default_factory=lambda: int(_float("SMTP_PORT", 25)))
+    smtp_from: str = field(default_factory=lambda: os.environ.get("SMTP_FROM", ""))
+    smtp_user: str = field(default_factory=lambda: os.environ.get("SMTP_USER", ""))
+    smtp_password: str = field(default_factory=lambda: os.environ.get("SMTP_PASSWORD", ""))
+    smtp_starttls: bool = field(default_factory=lambda: (os.environ.get("SMTP_STARTTLS") or "0").strip().lower()
+                                in ("1", "true", "yes", "on"))
+    notify_interval_s: float = field(default_factory=lambda: _float("NOTIFY_INTERVAL_S", 300.0))
+
+    def __post_init__(self) -> None:
+        # a malformed OFFICE_HOURS stops the app at startup, not at the first dispatch
+        from .domain.working_time import OfficeHours
+        OfficeHours.from_settings(self)
 
     @property
     def request_body_max_bytes(self) -> int:

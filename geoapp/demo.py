@@ -1,4 +1,5 @@
-"""Demo data: the users rep01…rep29, dispatcher and admin, and a few hundred plausible reports.
+"""Demo data: the users rep01…rep29, handler01…handler19 (one per unit), dispatcher and admin, and a few
+hundred plausible reports spread over the handling lifecycle.
 
 Only with GEOAPP_DEMO=1 (the default, for a first run; Settings.demo). The demo password is published
 (README), so it is given only to the demo accounts this module creates itself, never to an account
@@ -6,7 +7,11 @@ that exists already. A real deployment sets GEOAPP_DEMO=0 and creates its first 
 `geoapp users init-admin` (a one-time password that must be changed at first sign-in).
 
 Demo reports go through the real intake path (submit_report), so they are snapped and dispatched
-exactly as a phone's would be; only their timestamps are spread over the past months.
+exactly as a phone's would be; only their timestamps are spread over the past months. Then each goes
+through the real lifecycle (domain/lifecycle.perform, at simulated moments): most are dispatched,
+accepted and handled with an after photo — some on time, some late — and rated; some are reopened
+and handled again, some handed back, put on the ledger, rejected, merged or still waiting, so the
+console and the statistics have something true to show.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from .config import Settings
 from .domain.intake import IntakeRules, Reporter, Submission, submit_report
-from .models import Category, Representative, User
+from .models import Category, Representative, Unit, User
 
 DEMO_NAMESPACE = uuid.UUID("6c0e3b9e-5d1a-4c43-9f0e-2a7d0c0d2024")
 # Demo accounts only: a real deployment creates its users and sets passwords with `geoapp users`.
@@ -40,6 +45,9 @@ def _demo_accounts(session: Session) -> list[User]:
     reps = session.execute(select(Representative).order_by(Representative.code)).scalars().all()
     accounts = [User(username=f"rep{n:02d}", display_name=rep.name, role="representative", representative_id=rep.id)
                 for n, rep in enumerate(reps, start=1)]
+    units = session.execute(select(Unit).order_by(Unit.id)).scalars().all()  # units.csv order
+    accounts += [User(username=f"handler{n:02d}", display_name=f"{unit.name}经办人", role="unit_handler",
+                      unit_id=unit.id) for n, unit in enumerate(units, start=1)]
     accounts += [User(username="dispatcher", display_name="调度员", role="dispatcher"),
                  User(username="admin", display_name="系统管理员", role="admin")]
     return accounts
@@ -115,4 +123,123 @@ def load_demo(session: Session, settings: Settings, *, n_reports: int = 300, see
         reporter = Reporter(user_id=user.id, role="representative", street_id=own)
         _report, was_created = submit_report(session, reporter, sub, rules, at=at)
         created += was_created
-    return f"demo users ready; {created} demo reports created"
+    outcomes = _spread_over_lifecycle(session, settings, users, rng, now)
+    return (f"demo users ready; {created} demo reports created; "
+            + ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items())))
+
+
+def _after_photo(rng: random.Random) -> bytes:
+    """A plain 'after' picture for the demo's handled reports (a real unit sends its own photo)."""
+    import io
+
+    from PIL import Image, ImageDraw
+    image = Image.new("RGB", (960, 720), (150, 160, 150))
+    draw = ImageDraw.Draw(image)
+    for _ in range(12):
+        x, y = rng.randrange(0, 900), rng.randrange(0, 660)
+        draw.rectangle((x, y, x + rng.randrange(40, 200), y + rng.randrange(20, 120)),
+                       fill=tuple(rng.randrange(90, 220) for _ in range(3)))
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
+def _spread_over_lifecycle(session: Session, settings: Settings, users: dict[str, User], rng: random.Random,
+                           now: dt.datetime) -> dict[str, int]:
+    """Take each demo report through the lifecycle as the real users would, at plausible moments."""
+    from .domain import lifecycle
+    from .domain.lifecycle import ActionFields
+    from .domain.reports import get_report
+    from .domain.visibility import Viewer
+
+    rules = lifecycle.rules_from_settings(settings)
+    dispatcher = Viewer.of(users["dispatcher"])
+    handler_of = {u.unit_id: Viewer.of(u) for u in users.values() if u.role == "unit_handler"}
+    photo = _after_photo(rng)
+    unit_codes = [c for (c,) in session.execute(text("SELECT code FROM units ORDER BY id"))]
+    reports = session.execute(text("SELECT id, reporter_id, street_id, category_id, created_at FROM reports "
+                                   "ORDER BY created_at")).all()
+    viewers = {u.id: Viewer.of(u) for u in users.values()}
+    first_on = {}  # (street, item) -> an earlier report, for merging duplicates
+    hour = dt.timedelta(hours=1)
+
+    def act(viewer, rec, action, at, **fields):
+        at = min(at, now - dt.timedelta(minutes=1))
+        return lifecycle.perform(session, viewer, rec["id"], action, ActionFields(version=rec["version"], **fields),
+                                 rules, now=at)
+
+    for row in reports:
+        rec = get_report(session, row.id)
+        age_days = (now - row.created_at).total_seconds() / 86400
+        roll = rng.random()
+        t = row.created_at + dt.timedelta(hours=rng.uniform(1, 20))
+        key = (row.street_id, row.category_id)
+        if age_days < 2 and roll < 0.6:
+            continue                                   # still to be screened
+        if roll < 0.03:
+            act(dispatcher, rec, "reject", t, reason="不属于“随手拍”受理范围（小区内部设施）。")
+            continue
+        if roll < 0.05:
+            act(dispatcher, rec, "void", t, reason="重复提交，内容有误。")
+            continue
+        if roll < 0.10 and key in first_on:
+            act(dispatcher, rec, "merge", t, into=first_on[key])
+            continue
+        first_on.setdefault(key, row.id)
+        if roll < 0.13 and age_days < 10:
+            act(dispatcher, rec, "accept", t)
+            continue
+        rec = act(dispatcher, rec, "dispatch", t, unit=rec["unit_code"])
+        if rng.random() < 0.3:
+            rec = act(dispatcher, rec, "album", t + dt.timedelta(minutes=5), flag=True)
+        handler = handler_of[rec["unit_id"]]
+        span = rec["deadline_at"] - t
+        t += min(span / 4, 2 * hour)
+        if t > now:
+            continue
+        if rng.random() < 0.04:                        # 回退: not ours; the dispatcher sends it elsewhere
+            rec = act(handler, rec, "hand_back", t, reason="该设施不属于本单位养护范围。")
+            if rng.random() < 0.5:
+                other = rng.choice([c for c in unit_codes if c != rec["unit_code"]])
+                rec = act(dispatcher, rec, "dispatch", t + 2 * hour, unit=other,
+                          reason="原单位回退，经核实改派。")
+                handler = handler_of[rec["unit_id"]]
+                span = rec["deadline_at"] - t
+            else:
+                continue
+        rec = act(handler, rec, "unit_accept", t)
+        t += span / 3
+        if t > now:
+            continue
+        rec = act(handler, rec, "progress", t, text="已安排人员现场查看，正在处置。")
+        if rng.random() < 0.04:
+            rec = act(dispatcher, rec, "ledger", t + hour, reason="需纳入明年改造计划，列入台账。",
+                      promised_on=(t + dt.timedelta(days=rng.randint(20, 120))).date())
+            continue
+        t = rec["dispatched_at"] + span * rng.choice((0.5, 0.7, 0.9, 0.95, 1.3, 1.8))  # some late
+        if t > now:
+            continue
+        rec = act(handler, rec, "handled", t, text="已处置完毕，恢复正常。", photos=[photo])
+        t += dt.timedelta(hours=rng.uniform(3, 72))
+        if t > now:
+            continue
+        reporter = viewers[row.reporter_id]
+        if rng.random() < 0.12:                        # 回头看: not satisfied, back to the same unit
+            rec = act(reporter, rec, "verify", t, reply_rating=rng.choice((2, 3)), result_rating=rng.choice((1, 2)),
+                      comment="处理不彻底，问题仍然存在。")
+            t += 2 * hour
+            if t > now:
+                continue
+            rec = act(handler, rec, "unit_accept", t)
+            t += dt.timedelta(hours=rng.uniform(4, 40))
+            if t > now:
+                continue
+            rec = act(handler, rec, "handled", t, text="已返工处理。", photos=[photo])
+            t += dt.timedelta(hours=24)
+            if t > now:
+                continue
+        rec = act(reporter, rec, "verify", t, reply_rating=rng.choice((4, 5, 5)), result_rating=rng.choice((3, 4, 5)))
+        if t + 4 * hour < now:
+            act(dispatcher, rec, "close", t + 4 * hour)
+    counts = session.execute(text("SELECT status, count(*) FROM reports GROUP BY status")).all()
+    return {status: n for status, n in counts}

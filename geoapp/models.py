@@ -6,9 +6,8 @@ import uuid
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
-    BigInteger, Boolean, CheckConstraint, Computed, DateTime, Double, ForeignKey, ForeignKeyConstraint,
-    Index, Integer,
-    Numeric, String, Text, UniqueConstraint, func,
+    BigInteger, Boolean, CheckConstraint, Computed, Date, DateTime, Double, ForeignKey, ForeignKeyConstraint,
+    Index, Integer, Numeric, SmallInteger, String, Text, UniqueConstraint, func, text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -19,7 +18,8 @@ METRIC_SRID = 4549
 WGS84 = 4326
 
 from .domain.vocabulary import (  # noqa: E402 - the closed lists live in one place
-    INPUT_CRS, MONTHLY_QUOTAS, PHOTO_KINDS, REPORT_STATUSES, REPRESENTATIVE_KINDS, UNIT_KINDS, USER_ROLES,
+    INPUT_CRS, MONTHLY_QUOTAS, PHOTO_KINDS, REPORT_STATUSES, REPRESENTATIVE_KINDS, RUNNING_STATUSES, UNIT_KINDS,
+    USER_ROLES,
 )
 
 
@@ -158,6 +158,8 @@ class User(Base):
     # a password someone else chose (the first admin's one-time one): pages send the user to change it
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     password_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # where notifications are e-mailed when an SMTP server is configured (domain/notifications.py)
+    email: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     representative = relationship("Representative")
     unit = relationship("Unit")
@@ -188,10 +190,25 @@ class Report(Base):
     description: Mapped[str] = mapped_column(Text)
     reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     status: Mapped[str] = mapped_column(String(32), server_default="submitted")
+    # the unit the dispatch rule suggests at intake; the lead unit once dispatched (domain/lifecycle.py)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     dispatch_reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # the handling lifecycle (migration 0006; domain/lifecycle.py is the only writer of these)
+    version: Mapped[int] = mapped_column(Integer, server_default="1")   # optimistic locking
+    deadline_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    dispatched_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    handled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
+    album: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    ledger_promised_on: Mapped[dt.date | None] = mapped_column(Date)
+    extension_requested_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    extension_reason: Mapped[str | None] = mapped_column(Text)
+    reply_rating: Mapped[int | None] = mapped_column(SmallInteger)
+    result_rating: Mapped[int | None] = mapped_column(SmallInteger)
+    verify_comment: Mapped[str | None] = mapped_column(Text)
     street = relationship("Street")
     category = relationship("Category")
     unit = relationship("Unit")
@@ -201,7 +218,25 @@ class Report(Base):
         CheckConstraint(one_of("reported_crs", INPUT_CRS), name="report_crs"),
         CheckConstraint("distance_m >= 0 AND position_m >= 0", name="report_measures"),
         CheckConstraint("char_length(description) BETWEEN 1 AND 2000", name="report_description"),
+        CheckConstraint("(reply_rating IS NULL OR reply_rating BETWEEN 1 AND 5) AND "
+                        "(result_rating IS NULL OR result_rating BETWEEN 1 AND 5)", name="report_ratings"),
+        CheckConstraint("(status = 'merged') = (merged_into_id IS NOT NULL) AND merged_into_id <> id",
+                        name="report_merged"),
+        CheckConstraint("status <> 'ledger' OR ledger_promised_on IS NOT NULL", name="report_ledger"),
+        Index("reports_merged_into", "merged_into_id", postgresql_where=text("merged_into_id IS NOT NULL")),
+        Index("reports_status_created", "status", "created_at"),
+        Index("reports_unit_status", "unit_id", "status"),
+        Index("reports_running_deadline", "deadline_at",
+              postgresql_where=text(f"status IN ({', '.join(repr(s) for s in RUNNING_STATUSES)})")),
     )
+
+
+class ReportUnit(Base):
+    """A cooperating unit (协办单位) of a report; the lead unit is Report.unit_id."""
+    __tablename__ = "report_units"
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    __table_args__ = (Index("report_units_unit", "unit_id"),)
 
 
 class ReportEvent(Base):
@@ -287,6 +322,8 @@ class Photo(Base):
     height: Mapped[int | None] = mapped_column(Integer)
     taken_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     taken_at_source: Mapped[str | None] = mapped_column(String(16))  # 'exif' or 'received'
+    # a unit's feedback photo belongs to the event that brought it (progress, handled)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("report_events.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     __table_args__ = (
         CheckConstraint(one_of("kind", PHOTO_KINDS), name="photo_kind"),
@@ -294,3 +331,39 @@ class Photo(Base):
                         name="photo_taken_at_source"),
         UniqueConstraint("report_id", "kind", "seq", name="photo_report_kind_seq"),
     )
+
+
+class Notification(Base):
+    """One line of a user's in-app inbox, and (emailed_at) the e-mail outbox: domain/notifications.py."""
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    read_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    emailed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    email_error: Mapped[str | None] = mapped_column(Text)
+    dedupe_key: Mapped[str | None] = mapped_column(Text, unique=True)
+    __table_args__ = (
+        Index("notifications_user_unread", "user_id", "created_at", postgresql_where=text("read_at IS NULL")),
+        Index("notifications_user_time", "user_id", "created_at"),
+    )
+
+
+class ReportCell(Base):
+    """The console map's aggregates (migration 0007; domain/map_cells.py): reports counted per map
+    cell of a zoom level, street, status, album class and month ('-infinity': all months), kept in
+    step with `reports` by a trigger in the writing transaction. Never written by the app."""
+    __tablename__ = "report_cells"
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    cx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cy: Mapped[int] = mapped_column(Integer, primary_key=True)
+    street_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(32), primary_key=True)
+    class_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    sum_lon: Mapped[float] = mapped_column(Double)
+    sum_lat: Mapped[float] = mapped_column(Double)

@@ -23,10 +23,32 @@ from .translations import DEFAULT_LANGUAGE, LOCALES, N_, translate
 # status through this table.
 STATUS_LABELS = {
     "submitted": N_("已提交"),
+    "accepted": N_("已受理"),
+    "rejected": N_("不予受理"),
+    "merged": N_("已合并"),
+    "dispatched": N_("已派遣"),
+    "unit_accepted": N_("已签收"),
+    "in_progress": N_("处置中"),
+    "handled": N_("已办结"),
+    "verified": N_("已评价"),
+    "closed": N_("已结案"),
+    "returned": N_("已回退"),
+    "reopened": N_("返工"),
+    "ledger": N_("挂账"),
+    "void": N_("已作废"),
 }
 assert set(STATUS_LABELS) == set(REPORT_STATUSES), "every status needs a label"
-# Colour of each status where reports are drawn by status (the phone's pages); [3] adds the rest.
-STATUS_COLOURS = {"submitted": "#d4380d"}
+# Colour of each status where reports are drawn by status (the console map, the phone's pages).
+# One hue family per phase, built on the Okabe-Ito colour-blind-safe palette and told apart within
+# a family by lightness: orange/yellow waiting for the dispatcher, blues at the unit, greens done,
+# reddish purple/vermilion back for a decision, purple on the ledger, greys out of the loop.
+STATUS_COLOURS = {
+    "submitted": "#e69f00", "accepted": "#f0c419", "returned": "#cc79a7", "reopened": "#d55e00",
+    "dispatched": "#56b4e9", "unit_accepted": "#0072b2", "in_progress": "#003f6b",
+    "handled": "#009e73", "verified": "#7fd3b1", "closed": "#1b5e20", "ledger": "#6a3d9a",
+    "rejected": "#8c8c8c", "merged": "#c4c4c4", "void": "#4d4d4d",
+}
+assert set(STATUS_COLOURS) == set(REPORT_STATUSES), "every status needs a colour"
 OTHER_STATUS_COLOUR = "#57606a"
 
 
@@ -68,11 +90,16 @@ def photo(p: Mapping[str, Any]) -> dict[str, Any]:
     """A published photo as the API shows it; the URL applies the visibility rule (web/photos.py)."""
     return {"id": p["id"], "url": f"/api/v1/photos/{p['id']}", "kind": p["kind"],
             "taken_at": p["taken_at"].isoformat() if p["taken_at"] else None,
-            "taken_at_source": p["taken_at_source"]}
+            "taken_at_source": p["taken_at_source"], "event_id": p.get("event_id")}
 
 
 # What a summary (domain/visibility.py: another representative's report on my street) leaves out.
-_NOT_IN_SUMMARY = ("client_id", "description", "reporter", "reported", "dispatch_reason", "unit")
+_NOT_IN_SUMMARY = ("client_id", "description", "reporter", "reporter_name", "reported", "dispatch_reason", "unit",
+                   "cooperating_units", "verification", "extension_request")
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 def report(rec: ReportRecord, access: str = "full") -> dict[str, Any]:
@@ -101,8 +128,24 @@ def report(rec: ReportRecord, access: str = "full") -> dict[str, Any]:
                  "name_en": rec["unit_name_en"]},
         "dispatch_reason": rec["dispatch_reason"],
         "reporter": rec["reporter"],
+        "reporter_name": rec["reporter_name"],
         "created_at": rec["created_at"].isoformat(),
         "updated_at": rec["updated_at"].isoformat(),
+        # the lifecycle (geoapp/domain/lifecycle.py)
+        "version": rec["version"],
+        "deadline_at": _iso(rec["deadline_at"]),
+        "overdue": rec.get("overdue", False),
+        "dispatched_at": _iso(rec["dispatched_at"]),
+        "handled_at": _iso(rec["handled_at"]),
+        "closed_at": _iso(rec["closed_at"]),
+        "merged_into": rec["merged_into_id"],
+        "album": rec["album"],
+        "ledger_promised_on": _iso(rec["ledger_promised_on"]),
+        "cooperating_units": rec.get("cooperating_units", []),
+        "extension_request": ({"until": _iso(rec["extension_requested_until"]), "reason": rec["extension_reason"]}
+                              if rec["extension_requested_until"] else None),
+        "verification": ({"reply_rating": rec["reply_rating"], "result_rating": rec["result_rating"],
+                          "comment": rec["verify_comment"]} if rec["reply_rating"] is not None else None),
     }
     if access != "full":
         for key in _NOT_IN_SUMMARY:

@@ -78,3 +78,43 @@ def dispatch_unit_for(session: Session, item: CategoryItem, street_id: int, lon:
                         f"问题类别{label}：点位位于{row.zone_name}责任区，由该区的{row.name}处理。")
     return Dispatch(row.id, row.code, row.name, "zone_of_street",
                     f"问题类别{label}：点位在责任区边界外，按所在街路位置归{row.zone_name}责任区，由{row.name}处理。")
+
+
+# A unit that handed a report back (回退, "not our responsibility") is not suggested for it again:
+# the next candidate is the unit of the same type whose zone lies nearest the report.
+_NEAREST_OTHER_UNIT = text(f"""
+SELECT u.id, u.code, u.name, z.name AS zone_name
+FROM units u JOIN zone_units zu ON zu.unit_id = u.id AND zu.unit_type = :unit_type
+JOIN zones z ON z.id = zu.zone_id
+WHERE u.id <> ALL(:excluded)
+ORDER BY ST_Distance(z.geom_m, ST_Transform(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), {METRIC_SRID})), u.code
+LIMIT 1
+""")
+
+_REPORT_FACTS = text("""
+SELECT r.street_id, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat, c.id AS item_id, c.code, c.name, c.unit_type,
+       COALESCE(ARRAY(SELECT DISTINCT (e.data->>'unit_id')::int FROM report_events e
+                      WHERE e.report_id = r.id AND e.action = 'hand_back'), '{}') AS handed_back
+FROM reports r JOIN categories c ON c.id = r.category_id WHERE r.id = :id
+""")
+
+
+def suggest_dispatch(session: Session, report: dict) -> Dispatch | None:
+    """The rule's unit for a stored report, leaving out the units that handed it back; None when no
+    unit of the item's type is left (the dispatcher chooses one, with a reason)."""
+    facts = session.execute(_REPORT_FACTS, {"id": report["id"]}).one()
+    item = CategoryItem(facts.item_id, facts.code, facts.name, facts.unit_type)
+    try:
+        first = dispatch_unit_for(session, item, facts.street_id, facts.lon, facts.lat)
+    except NoHandlingUnit:
+        first = None
+    excluded = list(facts.handed_back)
+    if first is not None and first.unit_id not in excluded:
+        return first
+    row = session.execute(_NEAREST_OTHER_UNIT, {"unit_type": item.unit_type, "excluded": excluded or [0],
+                                                "lon": facts.lon, "lat": facts.lat}).one_or_none()
+    if row is None:
+        return None
+    return Dispatch(row.id, row.code, row.name, "after_hand_back",
+                    f"问题类别「{item.code} {item.name}」（{item.unit_type}）：原单位已回退，"
+                    f"建议由责任区最近的{row.name}（{row.zone_name}）处理。")

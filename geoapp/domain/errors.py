@@ -166,3 +166,41 @@ class UnknownStreet(DomainError):
 class TooManyPhotos(DomainError):
     code = "too_many_photos"
     text = N_("最多 {max_photos} 张照片（本次收到 {count} 张）。")
+
+
+# --- the handling lifecycle (domain/lifecycle.py) ----------------------------------------------
+
+class UnknownAction(DomainError):
+    code = "unknown_action"
+    text = N_("未知的操作“{action}”；可用操作：{allowed}。")
+
+
+class ActionForbidden(DomainError):
+    code = "action_forbidden"
+    status = 403
+    text = N_("您的角色不能执行“{action_label}”。")
+
+
+class TransitionNotAllowed(DomainError):
+    code = "transition_not_allowed"
+    status = 409
+    text = N_("该问题当前状态为“{status_label}”，不能执行“{action_label}”。")
+
+
+class StaleVersion(DomainError):
+    code = "stale_version"
+    status = 409
+    text = N_("该问题已被他人更新（您看到的是第 {seen} 版，现在是第 {version} 版，状态“{status_label}”）。请刷新后再操作。")
+
+
+class ActionPrecondition(DomainError):
+    """A transition the state allows, refused for a reason of the report's own (the sentence says which)."""
+    code = "action_refused"
+    status = 409
+    text = N_("{reason}")
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+    text = N_("没有找到编号为 {report_id} 的问题。")

@@ -8,18 +8,21 @@ unpaired surrogates, and is more than invisible characters.
 """
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 import unicodedata
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from ..translations import N_, Text
 from .errors import BadInput, UnknownCrs
-from .vocabulary import DEFAULT_CRS, INPUT_CRS, REPORT_STATUSES
+from .vocabulary import DEFAULT_CRS, INPUT_CRS, RATINGS, REPORT_STATUSES
 
 MAX_DESCRIPTION = 2000
 PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 100, 1000
@@ -48,11 +51,22 @@ _PROBLEMS = {
     "status": ("unknown status '{value}'; one of {allowed}", N_("未知状态“{value}”；可选 {allowed}。")),
     "flag": ("must be 1 or 0", N_("须为 1 或 0。")),
     "object": ("send a JSON object, or multipart/form-data when attaching a photo", N_("须为 JSON 对象；附带照片时使用 multipart/form-data。")),
+    "date": ("must be a date written YYYY-MM-DD", N_("须为 YYYY-MM-DD 格式的日期。")),
+    "datetime": ("must be a date and time written YYYY-MM-DDTHH:MM (local time) or ISO 8601 with an offset",
+                 N_("须为 YYYY-MM-DDTHH:MM 格式的时间（本地时间），或带时区的 ISO 8601 时间。")),
+    "rating": ("must be a whole number from 1 to 5", N_("须为 1 到 5 的整数。")),
+    "codes": ("must be a list of codes of letters and digits", N_("须为字母和数字组成的编码列表。")),
+    "date_order": ("'from' must not be after 'to'", N_("开始日期不能晚于结束日期。")),
 }
 # Field names said in a Chinese refusal (English names the field as the API spells it: "lat: …").
 _FIELD_LABELS = {
     "lat": N_("纬度"), "lon": N_("经度"), "crs": N_("坐标系"), "category": N_("问题类别"),
     "description": N_("问题描述"), "street": N_("街路"), "body": N_("请求体"),
+    "reason": N_("理由"), "text": N_("反馈内容"), "comment": N_("评价意见"), "unit": N_("责任单位"),
+    "cooperating": N_("协办单位"), "deadline": N_("处置时限"), "until": N_("延期至"), "promised_on": N_("承诺完成日期"),
+    "reply_rating": N_("答复满意度"), "result_rating": N_("办理结果满意度"), "version": N_("版本号"),
+    "into": N_("合并到"), "action": N_("操作"), "from": N_("开始日期"), "to": N_("结束日期"),
+    "photo": N_("照片"),
 }
 
 
@@ -177,6 +191,95 @@ def _flag(value: Any) -> bool:
     raise _fail("flag")
 
 
+def _optional_code(value: Any) -> str | None:
+    return None if value in (None, "") else _code(value)
+
+
+def _codes(value: Any) -> tuple[str, ...]:
+    if value in (None, ""):
+        return ()
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or len(value) > 20:
+        raise _fail("codes")
+    return tuple(dict.fromkeys(_code(v) for v in value))
+
+
+def _date(value: Any) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value.strip()):
+        raise _fail("date")
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise _fail("date") from None
+
+
+_MOMENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
+                     r"(?:Z|[+-][0-9]{2}:[0-9]{2})?")
+
+
+def _moment(value: Any) -> dt.datetime | None:
+    """An ISO 8601 moment; without an offset it is local time (the caller sets the zone: see
+    `in_zone`), as an HTML datetime-local field sends it."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not _MOMENT.fullmatch(value.strip()):
+        raise _fail("datetime")
+    try:
+        return dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise _fail("datetime") from None
+
+
+def in_zone(moment: dt.datetime | None, tz: str) -> dt.datetime | None:
+    """A moment read without an offset is the city's local time."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=ZoneInfo(tz))
+
+
+def _rating(value: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and _INTEGER.fullmatch(value))):
+        raise _fail("rating")
+    if int(value) not in RATINGS:
+        raise _fail("rating")
+    return int(value)
+
+
+def _json_integer(value: Any) -> int:
+    if isinstance(value, bool):
+        raise _fail("integer")
+    if isinstance(value, int) and 0 <= value < 10**12:
+        return value
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        return int(value)
+    raise _fail("integer")
+
+
+def _json_flag(value: Any) -> bool | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool):
+        return value
+    return _flag(value)
+
+
+def _optional_text(max_length: int):
+    return lambda v: None if v in (None, "") else user_text(v, max_length=max_length)
+
+
+def _order(value: Any) -> str:
+    if value in (None, ""):
+        return "newest"
+    if value not in ("newest", "oldest", "deadline"):
+        raise _fail("text")
+    return value
+
+
 def _integer(lo: int, hi: int, default: int):
     def parse(value: Any) -> int:
         if value in (None, ""):
@@ -198,8 +301,51 @@ class ReportQuery(BaseModel):
     status: Annotated[tuple[str, ...], BeforeValidator(_statuses)] = ()
     street: Annotated[str | None, BeforeValidator(lambda v: None if v in (None, "") else _code(v))] = None
     mine: Annotated[bool, BeforeValidator(_flag)] = False
+    # the console's filters (geoapp/domain/reports.py ReportFilter)
+    category: Annotated[str | None, BeforeValidator(_optional_code)] = None
+    unit: Annotated[str | None, BeforeValidator(_optional_code)] = None
+    from_: Annotated[dt.date | None, BeforeValidator(_date), Field(alias="from")] = None
+    to: Annotated[dt.date | None, BeforeValidator(_date)] = None
+    overdue: Annotated[bool, BeforeValidator(_flag)] = False
+    album: Annotated[bool | None, BeforeValidator(lambda v: None if v in (None, "") else _flag(v))] = None
+    order: Annotated[str, BeforeValidator(_order)] = "newest"
     limit: Annotated[int, _integer(1, PAGE_SIZE_MAX, PAGE_SIZE_DEFAULT)] = PAGE_SIZE_DEFAULT
     offset: Annotated[int, _integer(0, 10**9, 0)] = 0
+
+    @model_validator(mode="after")
+    def _dates_in_order(self):
+        if self.from_ is not None and self.to is not None and self.from_ > self.to:
+            raise _fail("date_order")
+        return self
+
+    def period(self, tz: str) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """`from`..`to` (local calendar days, `to` inclusive) as [start, end) moments."""
+        zone = ZoneInfo(tz)
+        start = dt.datetime.combine(self.from_, dt.time(), zone) if self.from_ else None
+        end = dt.datetime.combine(self.to + dt.timedelta(days=1), dt.time(), zone) if self.to else None
+        return start, end
+
+
+class ActionInput(BaseModel):
+    """The body of POST /api/v1/reports/<id>/actions (JSON, or form fields of the same names when a
+    photo is attached). Which fields an action needs is the lifecycle table's business
+    (geoapp/domain/lifecycle.py); here each field is only checked for its form."""
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    action: Annotated[str, BeforeValidator(_code)]
+    version: Annotated[int, BeforeValidator(_json_integer)]
+    reason: Annotated[str | None, BeforeValidator(_optional_text(500))] = None
+    text: Annotated[str | None, BeforeValidator(_optional_text(MAX_DESCRIPTION))] = None
+    comment: Annotated[str | None, BeforeValidator(_optional_text(500))] = None
+    into: Annotated[int | None, BeforeValidator(lambda v: None if v in (None, "") else _json_integer(v))] = None
+    unit: Annotated[str | None, BeforeValidator(_optional_code)] = None
+    cooperating: Annotated[tuple[str, ...], BeforeValidator(_codes)] = ()
+    deadline: Annotated[dt.datetime | None, BeforeValidator(_moment)] = None
+    until: Annotated[dt.datetime | None, BeforeValidator(_moment)] = None
+    promised_on: Annotated[dt.date | None, BeforeValidator(_date)] = None
+    reply_rating: Annotated[int | None, BeforeValidator(_rating)] = None
+    result_rating: Annotated[int | None, BeforeValidator(_rating)] = None
+    flag: Annotated[bool | None, BeforeValidator(_json_flag)] = None
 
 
 class SnapQuery(BaseModel):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from ..models import Photo
@@ -28,7 +28,7 @@ def photos_of(session: Session, report_ids: Iterable[int]) -> dict[int, list[dic
         return found
     rows = session.execute(
         select(Photo.id, Photo.report_id, Photo.kind, Photo.seq, Photo.taken_at, Photo.taken_at_source,
-               Photo.width, Photo.height)
+               Photo.width, Photo.height, Photo.event_id)
         .where(Photo.report_id.in_(ids)).order_by(Photo.report_id, Photo.kind, Photo.seq)).all()
     for row in rows:
         found[row.report_id].append(dict(row._mapping))
@@ -97,10 +97,13 @@ class Evidence:
 
 
 def add_photos(session: Session, photo_dir: Path, photos: list[ReadPhoto], originals: list[str],
-               evidence: Evidence, kind: str = "before") -> None:
+               evidence: Evidence, kind: str = "before", event_id: int | None = None) -> None:
     """Publish each photo (watermark, JPEG), write it, and add its row. The originals are already
-    written (before the report's row existed); the caller commits."""
-    for seq, (photo, original_path) in enumerate(zip(photos, originals, strict=True)):
+    written (before the report's row existed); the caller commits. A unit's feedback photos
+    (`event_id`) come after the kind's earlier ones."""
+    first = session.execute(select(func.coalesce(func.max(Photo.seq) + 1, 0)).where(
+        Photo.report_id == evidence.report_id, Photo.kind == kind)).scalar_one()
+    for seq, (photo, original_path) in enumerate(zip(photos, originals, strict=True), start=first):
         at, source = taken_at(photo, evidence.received_at)
         published, width, height = publish(photo, Watermark(
             at=at, at_source=source, street_name=evidence.street_name, lon=evidence.lon, lat=evidence.lat,
@@ -108,7 +111,7 @@ def add_photos(session: Session, photo_dir: Path, photos: list[ReadPhoto], origi
         session.add(Photo(report_id=evidence.report_id, kind=kind, seq=seq, original_path=original_path,
                           published_path=store_published(photo_dir, published), sha256=photo.sha256,
                           size_bytes=len(photo.original), width=width, height=height,
-                          taken_at=at, taken_at_source=source))
+                          taken_at=at, taken_at_source=source, event_id=event_id))
 
 
 def sweep_orphan_photos(session: Session, photo_dir: Path, *, older_than_s: float = 3600,

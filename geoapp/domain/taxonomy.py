@@ -20,3 +20,9 @@ def category_tree(session: Session) -> list[dict]:
     for r in rows:
         (nodes[r.parent_id]["children"] if r.parent_id else roots).append(nodes[r.id])
     return roots
+
+
+def unit_list(session: Session) -> list[dict]:
+    """The responsible units, in the data's order (units.csv)."""
+    rows = session.execute(text("SELECT id, code, name, name_en, kind, unit_type FROM units ORDER BY id")).all()
+    return [dict(r._mapping) for r in rows]

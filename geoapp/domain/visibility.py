@@ -4,7 +4,10 @@
 - a representative: their own reports in full, and the other reports on their own street as a
   summary (position, category, status, published photos, dates — not who reported it nor the
   description) so they do not report a problem twice; nothing else;
-- a unit's handler: the reports dispatched to their unit, in full ([3] refines this);
+- a representative whose report was merged into another (a duplicate): that surviving report as a
+  summary, so they follow the outcome of the problem they reported;
+- a unit's handler: the reports dispatched to their unit, as lead or cooperating unit, in full —
+  from dispatch on (before that the unit is only the rule's suggestion);
 - the original (unwatermarked) photo: admins only;
 - walks: one's own; dispatchers and admins everyone's.
 A report one may not see is answered 404, never 403, so its existence is not revealed.
@@ -14,9 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import ColumnElement, false, or_, true
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy.orm import aliased
 
-from ..models import Report, User
+from ..models import Report, ReportUnit, User
+from .vocabulary import DISPATCHED_STATUSES
+
+_merged = aliased(Report)
 
 Access = Literal["full", "summary"]
 FULL: Access = "full"
@@ -46,20 +53,29 @@ def visible(viewer: Viewer) -> ColumnElement[bool]:
         return true()
     if viewer.role == "representative":
         mine = Report.reporter_id == viewer.user_id
-        return or_(mine, Report.street_id == viewer.street_id) if viewer.street_id is not None else mine
+        followed = exists(select(_merged.id).where(_merged.merged_into_id == Report.id,
+                                                   _merged.reporter_id == viewer.user_id))
+        street = Report.street_id == viewer.street_id if viewer.street_id is not None else false()
+        return or_(mine, street, followed)
     if viewer.role == "unit_handler" and viewer.unit_id is not None:
-        return Report.unit_id == viewer.unit_id
+        return and_(Report.status.in_(DISPATCHED_STATUSES), or_(
+            Report.unit_id == viewer.unit_id,
+            exists(select(ReportUnit.report_id).where(ReportUnit.report_id == Report.id,
+                                                      ReportUnit.unit_id == viewer.unit_id))))
     return false()
 
 
-def access(viewer: Viewer, *, reporter_id: int, street_id: int, unit_id: int | None = None) -> Access | None:
+def access(viewer: Viewer, *, reporter_id: int, street_id: int, unit_id: int | None = None,
+           status: str | None = None, cooperating_unit_ids=(), merged_reporter_ids=()) -> Access | None:
     """How much of one report this viewer may see: 'full', 'summary', or None (answer 404).
     Must agree with `visible` (tests/test_visibility.py checks both on the same rows)."""
     if viewer.sees_everything or reporter_id == viewer.user_id:
         return FULL
     if viewer.role == "representative":
-        return SUMMARY if viewer.street_id is not None and street_id == viewer.street_id else None
-    if viewer.role == "unit_handler" and viewer.unit_id is not None and unit_id == viewer.unit_id:
+        on_my_street = viewer.street_id is not None and street_id == viewer.street_id
+        return SUMMARY if on_my_street or viewer.user_id in (merged_reporter_ids or ()) else None
+    if (viewer.role == "unit_handler" and viewer.unit_id is not None and status in DISPATCHED_STATUSES
+            and (unit_id == viewer.unit_id or viewer.unit_id in (cooperating_unit_ids or ()))):
         return FULL
     return None
 

@@ -3,8 +3,30 @@ these tuples, the loader and the request schema validate against them, and pages
 from the presenter — so adding a status or a CRS is a change here plus a migration, nowhere else."""
 from __future__ import annotations
 
-# A report's states. The handling workflow ([3]) adds to this list, with a migration.
-REPORT_STATUSES = ("submitted",)
+# A report's states, in the order of the closed loop (信息收集 → 受理 → 派遣 → 处置 → 核查 → 结案).
+# Their transitions are one table, geoapp/domain/lifecycle.py; adding a state here needs a migration
+# (the CHECK constraint is built from this tuple).
+REPORT_STATUSES = (
+    "submitted",      # 已提交: waiting to be screened
+    "accepted",       # 已受理: screened, a real problem, not yet dispatched
+    "rejected",       # 不予受理: not a problem for this programme (with a reason)
+    "merged",         # 已合并: a duplicate; its outcome is the surviving report's (merged_into_id)
+    "dispatched",     # 已派遣: sent to a lead unit with a deadline
+    "unit_accepted",  # 已签收: the unit took it (feedback 1)
+    "in_progress",    # 处置中: the unit reported progress (feedback 2)
+    "handled",        # 已办结: the unit finished, with an after photo (feedback 3)
+    "verified",       # 已核实: the reporter confirmed it, satisfied
+    "closed",         # 已结案
+    "returned",       # 已回退: the unit handed it back ("not our responsibility"); the dispatcher decides again
+    "reopened",       # 返工: verification unsatisfied, or a dispatcher's decision; back to the same unit
+    "ledger",         # 挂账: a long-term item with a promised date, visible until done
+    "void",           # 已作废: reported in error
+)
+# The unit's deadline clock runs in these states (overdue = deadline passed while in one of them);
+# a ledger item is late against its promised date instead.
+RUNNING_STATUSES = ("dispatched", "unit_accepted", "in_progress", "reopened")
+# A unit's handler sees a report once it has been dispatched to their unit (lead or cooperating).
+DISPATCHED_STATUSES = RUNNING_STATUSES + ("handled", "verified", "closed", "returned", "ledger")
 
 # Coordinate systems a client may send a point in: GPS (WGS-84) or the offset datum of Chinese web
 # maps and WeChat's wx.getLocation (GCJ-02). Stored reports are always WGS-84.
@@ -20,13 +42,18 @@ UNIT_KINDS = ("municipal_department", "construction_management")
 REPRESENTATIVE_KINDS = ("representative", "committee_member")
 MONTHLY_QUOTAS = {"representative": 2, "committee_member": 4}
 
-# A report's photos: `before` when reported ([2]); `progress` and `after` come with handling ([3]).
+# A report's photos: `before` when reported ([2]); `progress` and `after` come with the unit's feedbacks.
 PHOTO_KINDS = ("before", "progress", "after")
 # How many photos one report may carry, per kind, when sent.
 MAX_PHOTOS_PER_REPORT = 3
 
-# Statuses after which a report is no longer an open problem ([3] adds them to REPORT_STATUSES);
-# "is this already reported?" looks only at reports not in these.
-FINISHED_STATUSES = ("closed", "rejected", "merged", "void")
+# Statuses after which a report is no longer an open problem; "is this already reported?" looks
+# only at reports not in these.
+FINISHED_STATUSES = ("verified", "closed", "rejected", "merged", "void")
 # "Already reported nearby": open reports of the same item within this distance along the same street.
 NEARBY_ALONG_M = 20.0
+
+# Verification: two ratings, 1 (very unsatisfied) to 5 (very satisfied); below SATISFIED on either
+# reopens the report to the same unit (回头看).
+RATINGS = (1, 2, 3, 4, 5)
+SATISFIED = 3

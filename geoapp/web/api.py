@@ -7,6 +7,7 @@ domain, and answers with the presenter's shapes (geoapp.present). Refusals of ev
 """
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from urllib.parse import urlencode
 
@@ -15,11 +16,13 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import BadRequest
 
 from .. import present
-from ..domain.inputs import ReportQuery, refusal, validate
+from ..domain import lifecycle
+from ..domain.dispatch import suggest_dispatch
+from ..domain.inputs import ActionInput, ReportQuery, in_zone, refusal, validate
 from ..domain.intake import IntakeRules, Reporter, Submission, submit_report
 from ..domain.reports import ReportFilter, access_to, events_of, get_report, list_reports
 from ..domain.streets import streets_geojson
-from ..domain.taxonomy import category_tree
+from ..domain.taxonomy import category_tree, unit_list
 from ..domain.visibility import FULL, Viewer
 from . import database, read_session, settings
 from .errors import HTTP_ERRORS, render_error
@@ -86,23 +89,18 @@ def create_report():
 def show_report(report_id: int):
     session = read_session()
     record = get_report(session, report_id)
-    seen = access_to(g.viewer, record) if record is not None else None
-    if seen is None:  # not there, or not this user's to see: the same answer (domain/visibility.py)
+    if record is None or access_to(g.viewer, record) is None:
+        # not there, or not this user's to see: the same answer (domain/visibility.py)
         abort(404)
-    body = present.report(record, seen)
-    if seen == FULL:
-        body["events"] = [present.event(e) for e in events_of(session, report_id)]
-    return jsonify(body)
+    return jsonify(report_body(session, record, g.viewer))
 
 
 @bp.get("/reports")
 @api_login_required
 def index_reports():
     query = validate(ReportQuery, request.args.to_dict())
-    flt = ReportFilter(bbox=query.bbox, statuses=query.status, street=query.street,
-                       reporter_id=g.user.id if query.mine else None, viewer=g.viewer,
-                       limit=query.limit, offset=query.offset)
-    records, total = list_reports(read_session(), flt)
+    flt = report_filter(query, g.viewer)
+    records, total = list_reports(read_session(), flt, order=query.order)
     links = []
     if flt.offset + len(records) < total:
         links.append({"rel": "next", "href": _page_link(flt.offset + flt.limit, flt.limit)})
@@ -114,6 +112,98 @@ def index_reports():
     if flt.bbox is not None:
         body["bbox"] = list(flt.bbox)
     return jsonify(body)
+
+
+def report_filter(query: ReportQuery, viewer: Viewer) -> ReportFilter:
+    """The console's filters (query string) as the domain's ReportFilter — every list and map uses this."""
+    start, end = query.period(settings().display_tz)
+    return ReportFilter(bbox=query.bbox, statuses=query.status, street=query.street,
+                        reporter_id=viewer.user_id if query.mine else None, category=query.category,
+                        unit=query.unit, created_from=start, created_before=end, overdue=query.overdue,
+                        album=query.album, viewer=viewer, limit=query.limit, offset=query.offset)
+
+
+def report_body(session, record, viewer: Viewer) -> dict:
+    """One report as the API and the pages show it to this viewer: with its history and the actions
+    this viewer may take when they see it in full."""
+    seen = access_to(viewer, record)
+    body = present.report(record, seen)
+    if seen == FULL:
+        body["events"] = [present.event(e) for e in events_of(session, record["id"])]
+        body["actions"] = lifecycle.available_actions(viewer, record)
+    return body
+
+
+def _action_from_request() -> tuple[ActionInput, list[bytes]]:
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        photos = [upload.read() for upload in request.files.getlist("photo") if upload.filename]
+        form = {k: request.form.get(k) for k in request.form}
+        if "cooperating" in request.form:
+            form["cooperating"] = request.form.getlist("cooperating")
+            if len(form["cooperating"]) == 1:
+                form["cooperating"] = form["cooperating"][0]
+        return validate(ActionInput, form), photos
+    try:
+        body = request.get_json(silent=False) if request.is_json else None
+    except (BadRequest, RecursionError):
+        body = None
+    if not isinstance(body, dict):
+        raise refusal("body", "object")
+    return validate(ActionInput, body), []
+
+
+@bp.post("/reports/<int:report_id>/actions")
+@api_login_required
+def report_action(report_id: int):
+    """One step of the lifecycle (geoapp/domain/lifecycle.py): 200 with the updated report; 409 for a
+    state that does not allow it or a stale version; 403 for a party that may not; 404 unseen."""
+    data, photos = _action_from_request()
+    tz = settings().display_tz
+    fields = lifecycle.ActionFields(
+        version=data.version, reason=data.reason, text=data.text, comment=data.comment, into=data.into,
+        unit=data.unit, cooperating=data.cooperating, deadline=in_zone(data.deadline, tz),
+        until=in_zone(data.until, tz), promised_on=data.promised_on, reply_rating=data.reply_rating,
+        result_rating=data.result_rating, flag=data.flag, photos=photos)
+    with database().transaction() as session:
+        record = lifecycle.perform(session, g.viewer, report_id, data.action, fields,
+                                   lifecycle.rules_from_settings(settings()))
+        body = report_body(session, record, g.viewer)
+    return jsonify(body)
+
+
+@bp.get("/reports/<int:report_id>/dispatch-suggestion")
+@api_login_required
+def dispatch_suggestion(report_id: int):
+    """What the dispatch panel proposes: the rule's unit (leaving out units that handed it back), why,
+    and the deadline the item's time limit gives from now on the official calendar."""
+    session = read_session()
+    record = get_report(session, report_id)
+    if record is None or access_to(g.viewer, record) is None:
+        abort(404)
+    if not g.viewer.sees_everything:
+        abort(403)
+    suggestion = suggest_dispatch(session, record)
+    deadline = lifecycle.rules_from_settings(settings()).deadline_for(
+        dt.datetime.now(dt.timezone.utc), float(record["deadline_days"]))
+    return jsonify({
+        "unit": ({"id": suggestion.unit_id, "code": suggestion.unit_code, "name": suggestion.unit_name,
+                  "rule": suggestion.rule, "reason": suggestion.reason} if suggestion else None),
+        "deadline_days": float(record["deadline_days"]),
+        "deadline_at": deadline.isoformat(),
+        "handed_back_by": [e["data"].get("unit") for e in events_of(session, report_id) if e["action"] == "hand_back"],
+    })
+
+
+@bp.get("/lifecycle")
+def lifecycle_table():
+    """The transition table, as data (for other clients, and for the README)."""
+    return jsonify({"statuses": [{"status": s, "label": _(present.STATUS_LABELS[s])} for s in present.STATUS_LABELS],
+                    "transitions": [row | {"label": _(row["label"])} for row in lifecycle.lifecycle_table()]})
+
+
+@bp.get("/units")
+def units():
+    return jsonify({"units": unit_list(read_session())})
 
 
 def _page_link(offset: int, limit: int) -> str:

@@ -49,12 +49,12 @@ def original(photo_id: int):
 
 
 def _visible_photo(photo_id: int):
+    # the photo's report must be one this viewer may see (the same SQL rule as every list)
     row = read_session().execute(
-        select(Photo.published_path, Photo.original_path, Photo.sha256,
-               Report.reporter_id, Report.street_id, Report.unit_id)
-        .join(Report, Report.id == Photo.report_id).where(Photo.id == photo_id)).one_or_none()
-    if row is None or visibility.access(g.viewer, reporter_id=row.reporter_id, street_id=row.street_id,
-                                        unit_id=row.unit_id) is None:
+        select(Photo.published_path, Photo.original_path, Photo.sha256)
+        .join(Report, Report.id == Photo.report_id)
+        .where(Photo.id == photo_id, visibility.visible(g.viewer))).one_or_none()
+    if row is None:
         abort(404)
     return row
 
