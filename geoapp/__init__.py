@@ -43,6 +43,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(maps.bp)
     app.register_blueprint(phone.bp)
     app.register_blueprint(pin.bp)
+    from .web import duplicates  # /api/v1/duplicates (CSRF-exempt like the API) and /console/duplicates
+    duplicates.init_app(app, csrf)
+    from .web import inbox
+    inbox.init_app(app, csrf)  # /inbox, /api/v1/notifications, the header's unread count
+    from .web import unit  # the unit handler's pages
+    app.register_blueprint(unit.bp)
+    from .web import console  # the dispatcher's work queue and report page (/console)
+    app.register_blueprint(console.bp)
     auth.init_app(app)  # who is asking (Flask-Login: session cookie or bearer key), sign-in throttle
 
     from .cli import register_commands

@@ -155,9 +155,38 @@ def photos_sweep(older_than: int, dry_run: bool):
     click.echo(f"{len(removed)} orphan photo file(s) {'found' if dry_run else 'removed'} in {settings.photo_dir}")
 
 
+map_cli = click.Group("map", help="The console map's aggregates.")
+
+
+@map_cli.command("rebuild-cells")
+def map_rebuild_cells():
+    """Recount report_cells from reports (the trigger keeps them in step; run this after a bulk
+    load that disabled it)."""
+    from .domain.map_cells import rebuild
+
+    with _db().transaction() as session:
+        rows = rebuild(session)
+    click.echo(f"report_cells rebuilt: {rows} rows")
+
+
+notify_cli = click.Group("notify", help="Notifications: the overdue sweep and the e-mail outbox.")
+
+
+@notify_cli.command("run")
+def notify_run():
+    """Tell the lead units and dispatchers of newly overdue reports, then send the outbox through the
+    configured SMTP server (SMTP_HOST; none: the inbox only). `geoapp serve` does this every
+    NOTIFY_INTERVAL_S seconds; run it from cron when serving otherwise."""
+    from .domain.notifications import run
+
+    counts = run(_db(), current_app.config["GEOAPP"])
+    click.echo("overdue notifications added: {overdue}; e-mails sent: {sent}, failed: {failed}, "
+               "left for the next run: {left}".format(**counts))
+
+
 def register_commands(app: Flask) -> None:
     from .serve import serve
-    for group in (db_cli, gis_cli, demo_cli, users_cli, photos_cli, serve):
+    for group in (db_cli, gis_cli, demo_cli, users_cli, photos_cli, map_cli, notify_cli, serve):
         app.cli.add_command(group)
 
 

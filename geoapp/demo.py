@@ -174,7 +174,7 @@ def _spread_over_lifecycle(session: Session, settings: Settings, users: dict[str
         roll = rng.random()
         t = row.created_at + dt.timedelta(hours=rng.uniform(1, 20))
         key = (row.street_id, row.category_id)
-        if age_days < 2 and roll < 0.6:
+        if age_days < 5 and roll < 0.7:
             continue                                   # still to be screened
         if roll < 0.03:
             act(dispatcher, rec, "reject", t, reason="不属于“随手拍”受理范围（小区内部设施）。")
@@ -189,6 +189,9 @@ def _spread_over_lifecycle(session: Session, settings: Settings, users: dict[str
         if roll < 0.13 and age_days < 10:
             act(dispatcher, rec, "accept", t)
             continue
+        # recent reports are still under way: some stop at each stage (several of them now overdue)
+        stop_at = rng.choice(("dispatched", "unit_accepted", "in_progress", "handled")) \
+            if age_days < 30 and rng.random() < 0.6 else None
         rec = act(dispatcher, rec, "dispatch", t, unit=rec["unit_code"])
         if rng.random() < 0.3:
             rec = act(dispatcher, rec, "album", t + dt.timedelta(minutes=5), flag=True)
@@ -207,12 +210,19 @@ def _spread_over_lifecycle(session: Session, settings: Settings, users: dict[str
                 span = rec["deadline_at"] - t
             else:
                 continue
+        if stop_at == "dispatched":
+            continue
         rec = act(handler, rec, "unit_accept", t)
         t += span / 3
-        if t > now:
+        if t > now or stop_at == "unit_accepted":
             continue
         rec = act(handler, rec, "progress", t, text="已安排人员现场查看，正在处置。")
-        if rng.random() < 0.04:
+        if stop_at == "in_progress":
+            if rng.random() < 0.3:                     # 延期: waiting for the dispatcher's decision
+                act(handler, rec, "request_extension", t + hour, reason="需协调施工队伍并采购材料。",
+                    until=(rec["deadline_at"] or t) + dt.timedelta(days=rng.randint(3, 10)))
+            continue
+        if rng.random() < 0.02:
             rec = act(dispatcher, rec, "ledger", t + hour, reason="需纳入明年改造计划，列入台账。",
                       promised_on=(t + dt.timedelta(days=rng.randint(20, 120))).date())
             continue
@@ -221,7 +231,7 @@ def _spread_over_lifecycle(session: Session, settings: Settings, users: dict[str
             continue
         rec = act(handler, rec, "handled", t, text="已处置完毕，恢复正常。", photos=[photo])
         t += dt.timedelta(hours=rng.uniform(3, 72))
-        if t > now:
+        if t > now or stop_at == "handled":
             continue
         reporter = viewers[row.reporter_id]
         if rng.random() < 0.12:                        # 回头看: not satisfied, back to the same unit

@@ -226,6 +226,8 @@ class Report(Base):
         Index("reports_merged_into", "merged_into_id", postgresql_where=text("merged_into_id IS NOT NULL")),
         Index("reports_status_created", "status", "created_at"),
         Index("reports_unit_status", "unit_id", "status"),
+        Index("reports_created_at", "created_at"),    # migration 0007: the console map's date edges
+        Index("reports_category", "category_id"),     # migration 0007: the category filter
         Index("reports_running_deadline", "deadline_at",
               postgresql_where=text(f"status IN ({', '.join(repr(s) for s in RUNNING_STATUSES)})")),
     )
@@ -354,7 +356,7 @@ class Notification(Base):
 
 class ReportCell(Base):
     """The console map's aggregates (migration 0007; domain/map_cells.py): reports counted per map
-    cell of a zoom level, street, status, album class and month ('-infinity': all months), kept in
+    cell of a zoom level, street, lead unit, status, album class and month ('-infinity': all months), kept in
     step with `reports` by a trigger in the writing transaction. Never written by the app."""
     __tablename__ = "report_cells"
     level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
@@ -362,6 +364,7 @@ class ReportCell(Base):
     cx: Mapped[int] = mapped_column(Integer, primary_key=True)
     cy: Mapped[int] = mapped_column(Integer, primary_key=True)
     street_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # the lead unit
     status: Mapped[str] = mapped_column(String(32), primary_key=True)
     class_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     n: Mapped[int] = mapped_column(Integer)

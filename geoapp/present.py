@@ -155,7 +155,7 @@ def report(rec: ReportRecord, access: str = "full") -> dict[str, Any]:
 
 def event(e: Mapping[str, Any]) -> dict[str, Any]:
     """One entry of a report's history, as the API shows it."""
-    return {"at": e["at"].isoformat(), "action": e["action"], "from_status": e["from_status"],
+    return {"id": e["id"], "at": e["at"].isoformat(), "action": e["action"], "from_status": e["from_status"],
             "to_status": e["to_status"], "actor": e["actor"], "actor_role": e["actor_role"],
             "data": e["data"]}
 

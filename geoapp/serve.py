@@ -16,6 +16,8 @@ import logging
 import signal
 import socket
 import sys
+import threading
+import time
 
 import click
 from flask import current_app
@@ -112,4 +114,32 @@ def serve(host: str, port: int, threads: int) -> None:
     # waitress stops on Ctrl-C (KeyboardInterrupt) or SystemExit, giving running requests a few seconds;
     # make `kill` (SIGTERM) do the same instead of cutting them off.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    start_notifier(app, settings.notify_interval_s)
     server.run()
+
+
+def start_notifier(app, interval_s: float) -> threading.Thread | None:
+    """Every `interval_s` seconds, in a daemon thread: the overdue sweep and the e-mail outbox
+    (`geoapp notify run`, domain/notifications.py). A failing round is logged and the next one tries
+    again; the thread dies with the server. interval_s <= 0: not started (cron runs it instead)."""
+    if interval_s <= 0:
+        return None
+    from .domain.notifications import run
+
+    log = logging.getLogger("geoapp.notify")
+    db = app.extensions["geoapp_db"]
+
+    def loop() -> None:
+        while True:
+            time.sleep(interval_s)
+            try:
+                with app.app_context():
+                    counts = run(db, app.config["GEOAPP"])
+                if any(counts.values()):
+                    log.info("notify: %s", counts)
+            except Exception:  # the database restarting, say: the next round tries again
+                log.exception("notify: round failed")
+
+    thread = threading.Thread(target=loop, name="geoapp-notify", daemon=True)
+    thread.start()
+    return thread

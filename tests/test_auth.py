@@ -86,7 +86,7 @@ def test_each_role_starts_on_its_own_home(client, users, signin):
     assert client.get("/").headers["Location"] == "/my"
     signin.logout()
     signin.login("dispatcher")
-    assert client.get("/").headers["Location"] == "/map"
+    assert client.get("/").headers["Location"] == "/console"
 
 
 def test_logout_ends_the_session(client, users):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -71,6 +72,21 @@ PAGES = [
     Page("/account/api-key", "rep03"),
     Page("/api/v1/me", "rep03", bearer=True),
     Page("/api/v1/walks?street=NOPE", "rep03", status=400, bearer=True),
+    # [3]: the console, the unit's pages, the inbox, the lifecycle's refusals
+    Page("/console", "dispatcher"),
+    Page("/console?tab=overdue", "dispatcher"),
+    Page("/console/reports/{report}", "dispatcher"),
+    Page("/console/reports/{dispatched}", "dispatcher"),
+    Page("/console/duplicates", "dispatcher"),
+    Page("/unit", "handler03"),
+    Page("/unit/reports/{dispatched}", "handler03"),
+    Page("/reports/{dispatched}", "rep03"),
+    Page("/inbox", "handler03"),
+    Page("/api/v1/lifecycle", "dispatcher", bearer=True),
+    Page("/api/v1/reports/{report}/actions", "dispatcher", status=409, method="POST", bearer=True,
+         json_body={"action": "close", "version": 1}),
+    Page("/api/v1/reports/{report}/actions", "dispatcher", status=400, method="POST", bearer=True,
+         json_body={"action": "reject", "version": 1}),
 ]
 
 # Attributes a person reads (or hears from a screen reader)
@@ -159,6 +175,9 @@ def user_data(db):
         "SELECT name FROM streets WHERE coalesce(name_en, '') = ''",
         "SELECT name FROM units WHERE coalesce(name_en, '') = ''",
         "SELECT description FROM reports",
+        # what people wrote along the lifecycle: reasons, replies, comments
+        "SELECT data->>'reason' FROM report_events", "SELECT data->>'text' FROM report_events",
+        "SELECT data->>'comment' FROM report_events",
     ]
     def read() -> list[str]:
         found = set()
@@ -185,6 +204,15 @@ def walk(app, users, auth, signin, streets):
                                   headers=auth("rep03"))
     assert made.status_code == 201, made.get_data(as_text=True)
     context = {"report": made.json["id"]}
+    # a second report, dispatched to M03 (handler03, in units.csv order), with a reply from the unit
+    other = app.test_client().post("/api/v1/reports", json=report_body(*streets.point("S03", 0.3)),
+                                   headers=auth("rep03")).json
+    for who, body in (("dispatcher", {"action": "dispatch", "version": 1, "unit": "M03", "reason": "按职责改派"}),
+                      ("handler03", {"action": "unit_accept", "version": 2}),
+                      ("handler03", {"action": "progress", "version": 3, "text": "已安排人员"})):
+        r = app.test_client().post(f"/api/v1/reports/{other['id']}/actions", json=body, headers=auth(who))
+        assert r.status_code == 200, r.get_data(as_text=True)
+    context["dispatched"] = other["id"]
 
     def fetch(page: Page, lang: str):
         client = app.test_client()
@@ -312,19 +340,18 @@ def test_password_policy_speaks_either_language(app):
 
 
 def test_map_dates_and_distances_follow_the_locale(client, signin, users, auth, streets):
-    body = report_body(*streets.point("S03", 0.5, 12.0))
-    assert client.post("/api/v1/reports", json=body, headers=auth("rep03")).status_code == 201
+    """The console map formats a popup's time and distance in the browser, from its data block: the
+    city's zone, the page's language and the distance's words ("{n} 米" / "{n} m")."""
     signin.login("dispatcher")
 
-    def first_marker(lang):
+    def data_block(lang):
         reader = _Reader()
         reader.feed(client.get(f"/map?lang={lang}").get_data(as_text=True))
-        return json.loads(reader.data_blocks[0])["reports"][0]
+        return json.loads(reader.data_blocks[0])
 
-    zh, en = first_marker("zh"), first_marker("en")
-    assert re.fullmatch(r"\d+ 米", zh["distance"]) and re.fullmatch(r"\d+ m", en["distance"]), (zh, en)
-    assert re.fullmatch(r"\d{4}/\d{1,2}/\d{1,2} \d{1,2}:\d{2}", zh["time"]), zh["time"]
-    assert re.fullmatch(r"\d{1,2}/\d{1,2}/\d{2}, \d{1,2}:\d{2}\s[AP]M", en["time"]), en["time"]
+    zh, en = data_block("zh"), data_block("en")
+    assert zh["labels"]["distance"] == "{n} 米" and en["labels"]["distance"] == "{n} m"
+    assert zh["lang"] != en["lang"] and zh["tz"] == en["tz"] == "Asia/Shanghai"
 
 
 # --- layout from 360 px, in chromium ------------------------------------------------------------
@@ -369,7 +396,7 @@ def test_popups_are_wide_enough_to_read_on_a_phone(browser, live_server, app, us
     assert made.status_code == 201
     page = offline_page(browser, live_server, viewport={"width": 360, "height": 740})
     sign_in(page, live_server, "dispatcher", next_path="/map")
-    page.wait_for_url(f"{live_server}/map")
+    page.wait_for_url(re.compile(r".*/map(#.*)?$"))  # the page adds its view (#z/lat/lon)
     page.wait_for_function("() => window.geoappMap !== undefined")
     page.evaluate("""() => {
         const map = window.geoappMap;
@@ -381,17 +408,18 @@ def test_popups_are_wide_enough_to_read_on_a_phone(browser, live_server, app, us
     page.screenshot(path=str(tmp_path / "street-popup-360.png"))
     assert box["width"] >= 150, box  # Chinese lines of eight characters or more, not one or two
     # a report's popup, its marker near the right edge of the screen
-    page.evaluate("""(id) => {
+    page.evaluate("""([lat, lon]) => {
         const map = window.geoappMap;
         map.closePopup();
-        let group = null;
-        map.eachLayer(l => { if (l instanceof L.MarkerClusterGroup) group = l; });
-        const marker = group.getLayers().find(m => m.report.id === id);
-        const at = map.project(marker.getLatLng(), map.getMaxZoom()).subtract([150, 0]);
-        map.setView(map.unproject(at, map.getMaxZoom()), map.getMaxZoom(), {animate: false});
-        window.__target = marker;
-    }""", made.json["id"])
-    page.wait_for_function("() => !!window.__target._map")
+        const at = map.project([lat, lon], 18).subtract([150, 0]);
+        map.setView(map.unproject(at, 18), 18, {animate: false});
+    }""", [made.json["lat"], made.json["lon"]])
+    deadline = time.monotonic() + 15  # the report's tile arrives from the server
+    while not page.evaluate("""(id) => { let found = null;
+            window.geoappMap.eachLayer(l => { if (l.reportId === id) found = l; });
+            window.__target = found; return !!found; }""", made.json["id"]):
+        assert time.monotonic() < deadline, "the report's marker never came"
+        page.wait_for_timeout(200)
     page.evaluate("() => window.__target.openPopup()")
     page.wait_for_selector(".leaflet-popup .report-popup")
     page.wait_for_timeout(500)  # the popup's pan into view

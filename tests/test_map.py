@@ -1,4 +1,5 @@
-"""/map as HTML: every asset local, its data as JSON (never template source, never inline script)."""
+"""/map as HTML: every asset local, its data as JSON (never template source, never inline script);
+reports come from the API (tests/test_map_cells.py counts them), their text only ever as data."""
 import json
 import re
 
@@ -28,7 +29,7 @@ def test_the_map_uses_only_local_assets_and_no_inline_script(client):
     html = client.get("/map").get_data(as_text=True)
     urls = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert any(u.endswith("leaflet.js") for u in urls)
-    assert any(u.endswith("leaflet.markercluster.js") for u in urls)
+    assert any(u.endswith("map.js") for u in urls) and any(u.endswith("report_popup.js") for u in urls)
     assert not [u for u in urls if u.startswith(("http:", "https:", "//"))], urls
     assert "cdn" not in html.lower()
     for url in urls:
@@ -46,25 +47,37 @@ def test_streets_zones_and_reports_travel_as_data(client, auth, streets):
     assert len(data["streets"]["features"]) == 29
     labels = {f["properties"]["label"] for f in data["streets"]["features"]}
     assert {"解放路", "中央大街", "滨河路"} <= labels
+    assert {f["properties"]["code"]: f["properties"]["open"] for f in data["streets"]["features"]}["S03"] == 1
     assert data["zones"]["features"]
-    [report] = data["reports"]
-    assert report["street"] == "解放路" and report["status"] == "已提交" and report["colour"].startswith("#")
+    assert "reports" not in data  # no report travels in the page: the map asks for the tiles it shows
+    assert {s["code"]: s["label"] for s in data["statuses"]}["submitted"] == "已提交"
+    assert all(s["colour"].startswith("#") for s in data["statuses"])
     en = map_data(client.get("/map?lang=en").get_data(as_text=True))
-    assert en["reports"][0]["status"] == "submitted"
+    assert {s["code"]: s["label"] for s in en["statuses"]}["submitted"] == "submitted"
     assert "Jiefang Road" in {f["properties"]["label"] for f in en["streets"]["features"]}
+    assert client.get("/api/v1/map/count").json == {"count": 1}  # the page's own session
 
 
 @pytest.mark.parametrize("probe", TEMPLATE_PROBES + [HOSTILE])
 def test_report_text_is_never_compiled_as_a_template(client, auth, streets, probe):
-    r = client.post("/api/v1/reports", json=report_body(*streets.point("S03", 0.5), description=probe),
-                    headers=auth())
+    lon, lat = streets.point("S03", 0.5)
+    r = client.post("/api/v1/reports", json=report_body(lon, lat, description=probe), headers=auth())
     assert r.status_code == 201, r.json
     page = client.get("/map")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert map_data(html)["reports"][0]["description"] == probe  # the text, exactly, as data
     assert "PROBE 49" not in html and "uid=" not in html
     assert "<script>alert" not in html and "<img src=x" not in html
+    # the popup's text comes from the API, exactly as written, as JSON data
+    assert client.get(f"/api/v1/reports/{r.json['id']}").json["description"] == probe
+    cells = client.get("/api/v1/map/cells?z=16&tiles=" + ",".join(map(str, _tile(16, lon, lat) * 2))).get_data(as_text=True)
+    assert str(r.json["id"]) in cells and "PROBE" not in cells and "alert" not in cells
+
+
+def _tile(z, lon, lat):
+    import math
+    n, s = 2 ** z, math.sin(math.radians(lat))
+    return (int((lon + 180) / 360 * n), int((0.5 - math.log((1 + s) / (1 - s)) / (4 * math.pi)) * n))
 
 
 def test_city_data_names_are_data_too(client, db):

@@ -8,6 +8,7 @@ import pytest
 
 from babel.messages.extract import extract_from_dir
 
+from geoapp.domain.vocabulary import REPORT_STATUSES
 from geoapp.translations import catalog
 from tests.conftest import report_body
 from tests.test_i18n import ROOT, CJK, shown_texts, without_user_data, user_data  # noqa: F401  (fixture)
@@ -60,7 +61,8 @@ def as_user(app, users, signin):
 
 # --- home per role -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("username, home", [("rep03", "/my"), ("dispatcher", "/map"), ("admin", "/map")])
+@pytest.mark.parametrize("username, home", [("rep03", "/my"), ("dispatcher", "/console"), ("admin", "/console"),
+                                            ("handler01", "/unit")])
 def test_sign_in_lands_each_role_on_its_home(as_user, username, home):
     client = as_user(username)
     r = client.get("/")
@@ -92,7 +94,7 @@ def test_my_data_block_has_my_street_and_quota(as_user, post):
     assert f'已拍 0 / {quota["quota"]} 张' in html and "本月还剩" in html
     assert data["endpoints"]["reports"].startswith("/api/v1/reports?") and "street=S03" in data["endpoints"]["reports"]
     assert "street=S03" in data["endpoints"]["walks"] and "from=" in data["endpoints"]["walks"]
-    assert [s["status"] for s in data["statuses"]] == ["submitted"]
+    assert [s["status"] for s in data["statuses"]] == list(REPORT_STATUSES)  # the legend: every status, in order
     assert 'href="/my/pin"' in html and 'href="/account/api-key"' in html
     # the API the page reads answers it, from the session cookie
     assert client.get(data["endpoints"]["reports"]).status_code == 200

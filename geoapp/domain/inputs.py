@@ -66,7 +66,7 @@ _FIELD_LABELS = {
     "cooperating": N_("协办单位"), "deadline": N_("处置时限"), "until": N_("延期至"), "promised_on": N_("承诺完成日期"),
     "reply_rating": N_("答复满意度"), "result_rating": N_("办理结果满意度"), "version": N_("版本号"),
     "into": N_("合并到"), "action": N_("操作"), "from": N_("开始日期"), "to": N_("结束日期"),
-    "photo": N_("照片"),
+    "photo": N_("照片"), "photos": N_("照片"),
 }
 
 
@@ -74,9 +74,14 @@ def _fail(kind: str, **ctx) -> PydanticCustomError:
     return PydanticCustomError(kind, _PROBLEMS[kind][0], ctx)
 
 
-def refusal(field: str, kind: str, **ctx) -> BadInput:
+def field_label(field: str) -> Text | str:
+    """A field as a Chinese refusal names it (English names it as the API spells it)."""
     label = _FIELD_LABELS.get(field)
-    return BadInput(field=field, field_label=Text(label) if label else field, problem=Text(_PROBLEMS[kind][1], **ctx))
+    return Text(label) if label else field
+
+
+def refusal(field: str, kind: str, **ctx) -> BadInput:
+    return BadInput(field=field, field_label=field_label(field), problem=Text(_PROBLEMS[kind][1], **ctx))
 
 
 def number(value: Any) -> float:

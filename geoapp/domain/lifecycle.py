@@ -29,6 +29,7 @@ from .errors import (
     ActionForbidden, ActionPrecondition, BadInput, NotFound, StaleVersion, TransitionNotAllowed, UnknownAction,
 )
 from .dispatch import suggest_dispatch
+from .inputs import field_label
 from .reports import ReportRecord, access_to, get_report
 from .visibility import Viewer
 from .vocabulary import DISPATCHED_STATUSES, FINISHED_STATUSES, RUNNING_STATUSES, SATISFIED
@@ -216,9 +217,9 @@ def perform(session: Session, viewer: Viewer, report_id: int, action: str, field
         raise ActionPrecondition(reason=refused)
     for name in spec.needs:
         if not fields.given(name):
-            raise BadInput(field=name, field_label=name, problem=Text(N_("必填。")))
+            raise BadInput(field=name, field_label=field_label(name), problem=Text(N_("必填。")))
     if fields.photos and spec.photo_kind is None:
-        raise BadInput(field="photo", field_label="photo", problem=Text(N_("此操作不能附带照片。")))
+        raise BadInput(field="photo", field_label=field_label("photo"), problem=Text(N_("此操作不能附带照片。")))
 
     now = now or dt.datetime.now(dt.timezone.utc)
     to = spec.moves[rec["status"]]
@@ -277,7 +278,7 @@ def _deadline_days(session: Session, rec: ReportRecord) -> float:
 def _unit_id(session: Session, code: str, field_name: str) -> int:
     unit = session.execute(select(Unit.id).where(Unit.code == code)).scalar_one_or_none()
     if unit is None:
-        raise BadInput(field=field_name, field_label=field_name, problem=Text(N_("未知的单位编码“{code}”。"), code=code))
+        raise BadInput(field=field_name, field_label=field_label(field_name), problem=Text(N_("未知的单位编码“{code}”。"), code=code))
     return unit
 
 
@@ -287,15 +288,15 @@ def _dispatch(session, rec, f: ActionFields, rules: Rules, now):
     computed = rules.deadline_for(now, _deadline_days(session, rec))
     deadline = f.deadline or computed
     if deadline <= now:
-        raise BadInput(field="deadline", field_label="deadline", problem=Text(N_("处置时限须晚于现在。")))
+        raise BadInput(field="deadline", field_label=field_label("deadline"), problem=Text(N_("处置时限须晚于现在。")))
     suggestion = suggest_dispatch(session, rec)
     suggested = suggestion.unit_id if suggestion is not None else None
     overridden = lead != suggested
     if overridden and not f.given("reason"):
-        raise BadInput(field="reason", field_label="reason",
+        raise BadInput(field="reason", field_label=field_label("reason"),
                        problem=Text(N_("改派到非建议单位时须说明理由。")))
     if f.deadline is not None and f.deadline != computed and not f.given("reason"):
-        raise BadInput(field="reason", field_label="reason", problem=Text(N_("修改处置时限时须说明理由。")))
+        raise BadInput(field="reason", field_label=field_label("reason"), problem=Text(N_("修改处置时限时须说明理由。")))
     session.execute(delete(ReportUnit).where(ReportUnit.report_id == rec["id"]))
     if cooperating:
         session.execute(insert(ReportUnit), [{"report_id": rec["id"], "unit_id": u} for u in cooperating])
@@ -331,7 +332,7 @@ def _hand_back(session, rec, f, rules, now):
 
 def _request_extension(session, rec, f: ActionFields, rules, now):
     if rec["deadline_at"] is not None and f.until <= rec["deadline_at"]:
-        raise BadInput(field="until", field_label="until", problem=Text(N_("延期后的时限须晚于当前时限。")))
+        raise BadInput(field="until", field_label=field_label("until"), problem=Text(N_("延期后的时限须晚于当前时限。")))
     return {"extension_requested_until": f.until, "extension_reason": f.reason}, {"until": f.until.isoformat()}
 
 
@@ -360,7 +361,7 @@ def _verify(session, rec, f: ActionFields, rules, now):
     changes = {"reply_rating": f.reply_rating, "result_rating": f.result_rating, "verify_comment": f.comment}
     if not satisfied:
         if not f.given("comment"):
-            raise BadInput(field="comment", field_label="comment",
+            raise BadInput(field="comment", field_label=field_label("comment"),
                            problem=Text(N_("不满意时请写明原因，单位将据此返工。")))
         # 回头看: back to the same unit, with a fresh time limit for the rework
         changes.update(_to="reopened", handled_at=None,

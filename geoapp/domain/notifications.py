@@ -82,7 +82,9 @@ def notify_transition(session: Session, rec: dict[str, Any], kind: str, *, actor
 def notify_overdue(session: Session, now: dt.datetime) -> int:
     """One 'overdue' line per overdue report, receiver (the lead unit's handlers and the dispatchers)
     and deadline, in one INSERT … SELECT; a sweep run twice adds nothing, and a new deadline (an
-    extension, a reopening) that passes in turn is told again. How many were added."""
+    extension, a reopening) that passes in turn is told again. Late is reports.OVERDUE (the one
+    definition, against the database's clock); `now` stamps the lines. How many were added.
+    The receivers are KINDS["overdue"]'s, written as one join here so the sweep stays one statement."""
     handler = aliased(User)
     # the deadline the report is late against: the unit's, or a ledger item's promised date
     deadline = case((Report.status == "ledger", func.to_char(Report.ledger_promised_on, "YYYY-MM-DD")),

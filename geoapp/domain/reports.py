@@ -143,7 +143,7 @@ def access_to(viewer: Viewer, rec: ReportRecord) -> str | None:
 def events_of(session: Session, report_id: int) -> list[dict[str, Any]]:
     """A report's history, oldest first (report_events is append-only)."""
     rows = session.execute(
-        select(ReportEvent.at, ReportEvent.action, ReportEvent.from_status, ReportEvent.to_status,
+        select(ReportEvent.id, ReportEvent.at, ReportEvent.action, ReportEvent.from_status, ReportEvent.to_status,
                ReportEvent.data, User.display_name.label("actor"), User.role.label("actor_role"))
         .join(User, User.id == ReportEvent.actor_id)
         .where(ReportEvent.report_id == report_id).order_by(ReportEvent.at, ReportEvent.id)).all()

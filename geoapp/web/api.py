@@ -24,6 +24,7 @@ from ..domain.reports import ReportFilter, access_to, events_of, get_report, lis
 from ..domain.streets import streets_geojson
 from ..domain.taxonomy import category_tree, unit_list
 from ..domain.visibility import FULL, Viewer
+from ..translations import request_language, translate
 from . import database, read_session, settings
 from .errors import HTTP_ERRORS, render_error
 
@@ -197,8 +198,9 @@ def dispatch_suggestion(report_id: int):
 @bp.get("/lifecycle")
 def lifecycle_table():
     """The transition table, as data (for other clients, and for the README)."""
-    return jsonify({"statuses": [{"status": s, "label": _(present.STATUS_LABELS[s])} for s in present.STATUS_LABELS],
-                    "transitions": [row | {"label": _(row["label"])} for row in lifecycle.lifecycle_table()]})
+    lang = request_language()
+    return jsonify({"statuses": [{"status": s, "label": present.status_label(s, lang)} for s in present.STATUS_LABELS],
+                    "transitions": [row | {"label": translate(row["label"], lang)} for row in lifecycle.lifecycle_table()]})
 
 
 @bp.get("/units")

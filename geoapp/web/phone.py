@@ -12,14 +12,18 @@ import datetime as dt
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import select
 
 from .. import present
+from ..domain import lifecycle
 from ..domain.accounts import issue_api_key
+from ..domain.lifecycle import ACTIONS
 from ..domain.my_street import category_path, street_outline
 from ..domain.quota import month_bounds, monthly_progress
 from ..domain.reports import ReportFilter, access_to, events_of, get_report, list_reports
 from ..domain.visibility import FULL, Viewer
-from ..domain.vocabulary import REPORT_STATUSES
+from ..domain.vocabulary import REPORT_STATUSES, RUNNING_STATUSES, SATISFIED
+from ..models import ReportEvent, Unit, User
 from ..translations import N_, translate
 from . import database, read_session, settings
 from .auth import login_required
@@ -29,12 +33,13 @@ from .pin import queue_labels
 bp = Blueprint("phone", __name__)
 
 # Where each role starts after signing in.
-HOME_OF_ROLE = {"representative": "phone.my_street"}
+HOME_OF_ROLE = {"representative": "phone.my_street", "dispatcher": "console.queue", "admin": "console.queue",
+                "unit_handler": "unit.queue"}
 
 MY_REPORTS_SHOWN = 50  # newest first; older ones stay reachable through the API and the map
 
 # What happened to a report, as its history says it (report_events.action).
-ACTION_LABELS = {"submit": N_("提交上报")}
+ACTION_LABELS = {"submit": N_("提交上报"), **{name: a.label for name, a in ACTIONS.items()}}
 
 # How a report was dispatched (report_events.data.dispatch_rule, domain/dispatch.py), said in English
 # too; the stored reason is a Chinese sentence with the zone's and unit's names in it.
@@ -157,6 +162,80 @@ def _event_line(e: dict, lang: str, tz: str) -> dict:
             "actor": e["actor"]}
 
 
+# The report's way through the closed loop, as the representative's page draws it: one step per
+# main-path status, the current one marked. The side paths (rejected, merged, void, returned,
+# reopened, ledger) are said in a sentence instead (_SIDE_PATHS).
+STEPS = (("submitted", N_("提交")), ("accepted", N_("受理")), ("dispatched", N_("派遣")),
+         ("unit_accepted", N_("签收")), ("in_progress", N_("处置")), ("handled", N_("办结")),
+         ("verified", N_("评价")), ("closed", N_("结案")))
+_SIDE_PATHS = {
+    "rejected": N_("不予受理"),
+    "merged": N_("已与问题 #%(id)s 合并"),
+    "void": N_("已作废"),
+    "returned": N_("单位已回退，等待重新派遣"),
+    "reopened": N_("已退回返工"),
+    "ledger": N_("已列入台账，承诺 %(date)s 前办好"),
+}
+# The unit's feedbacks the reporter reads as replies, with the photos that came with them.
+REPLY_ACTIONS = ("progress", "handled")
+# What the verification form's script says (it reads them from the page's data block).
+VERIFY_LABELS = {
+    "comment_required": N_("有一项评分低于 3 分：请写明不满意的原因，问题将退回单位返工。"),
+    "choose_both": N_("请为两项都打分。"),
+    "sending": N_("正在提交…"),
+    "network": N_("网络不通，请稍后再试。"),
+    "stale": N_("问题状态已有变化，正在刷新…"),
+    "failed": N_("提交失败：{message}"),
+}
+
+
+def _progress(rec: dict, lang: str, tz: str) -> dict:
+    """Where a report stands: the step line (main path) or one plain sentence (side path), and its deadline."""
+    status = rec["status"]
+    out = {"status": status, "status_label": present.status_label(status, lang), "steps": None, "side": None,
+           "deadline": None, "overdue": bool(rec.get("overdue"))}
+    order = [s for s, _label in STEPS]
+    if status in order:
+        here = order.index(status)
+        out["steps"] = [{"label": translate(label, lang), "state": "done" if i < here else "current" if i == here
+                         else "todo"} for i, (_s, label) in enumerate(STEPS)]
+    else:
+        out["side"] = translate(_SIDE_PATHS.get(status, present.STATUS_LABELS.get(status, status)), lang) % {
+            "id": rec["merged_into_id"],
+            "date": rec["ledger_promised_on"].isoformat() if rec["ledger_promised_on"] else ""}
+    if rec["deadline_at"] is not None and status in RUNNING_STATUSES:  # the unit's clock runs
+        out["deadline"] = present.local_time(rec["deadline_at"], tz, lang)
+    return out
+
+
+def _replies(session, rec: dict, lang: str, tz: str) -> list[dict]:
+    """The unit's progress and handled feedbacks, oldest first, each with the photos it brought."""
+    rows = session.execute(
+        select(ReportEvent.id, ReportEvent.at, ReportEvent.action, ReportEvent.data,
+               Unit.name.label("unit_name"), Unit.name_en.label("unit_name_en"))
+        .join(User, User.id == ReportEvent.actor_id).outerjoin(Unit, Unit.id == User.unit_id)
+        .where(ReportEvent.report_id == rec["id"], ReportEvent.action.in_(REPLY_ACTIONS))
+        .order_by(ReportEvent.at, ReportEvent.id)).all()
+    photos: dict[int, list[dict]] = {}
+    for p in rec.get("photos", ()):
+        if p.get("event_id") is not None:
+            photos.setdefault(p["event_id"], []).append(present.photo(p))
+    return [{"at": present.local_time(r.at, tz, lang), "action": lifecycle.action_label(r.action, lang),
+             "kind": r.action, "unit": present.localized(r._mapping, "unit_name", lang) if r.unit_name else "",
+             "text": (r.data or {}).get("text", ""), "photos": photos.get(r.id, [])} for r in rows]
+
+
+def _verification(rec: dict) -> dict | None:
+    if rec["reply_rating"] is None:
+        return None
+    return {"reply": rec["reply_rating"], "result": rec["result_rating"], "comment": rec["verify_comment"] or ""}
+
+
+def _reason_of(events: list[dict], action: str) -> str:
+    """The reason given with the latest `action` in a history (a rejection's, say)."""
+    return next((e["data"].get("reason", "") for e in reversed(events) if e["action"] == action and e["data"]), "")
+
+
 @bp.get("/reports/<int:report_id>")
 @login_required()
 def report_page(report_id: int):
@@ -183,6 +262,26 @@ def report_page(report_id: int):
         "created": present.local_time(rec["created_at"], s.display_tz, lang),
         "updated": present.local_time(rec["updated_at"], s.display_tz, lang),
     }
+    # the lifecycle ([3]): where it stands, the unit's replies (to the reporter, and to the reporters
+    # of duplicates merged into it), the verification form once handled
+    report["progress"] = _progress(rec, lang, s.display_tz)
+    report["photos"] = [p for p in report["photos"] if p["kind"] == "before"]  # the rest go with their reply
+    follower = viewer.user_id in (rec["merged_reporter_ids"] or ())
+    report["replies"] = _replies(session, rec, lang, s.display_tz) if full or follower else []
+    report["verification"] = _verification(rec) if full else None
+    report["may_verify"] = full and "verify" in lifecycle.available_actions(viewer, rec)
+    report["survivor"] = None
+    if rec["status"] == "merged" and rec["merged_into_id"] is not None:
+        survivor = get_report(session, rec["merged_into_id"])
+        if survivor is not None and access_to(viewer, survivor) is not None:
+            report["survivor"] = {"id": survivor["id"], "url": url_for("phone.report_page", report_id=survivor["id"]),
+                                  "progress": _progress(survivor, lang, s.display_tz),
+                                  "replies": _replies(session, survivor, lang, s.display_tz)}
+    if rec["status"] == "rejected" and full:
+        report["progress"]["reason"] = _reason_of(events, "reject")
+    if report["may_verify"]:
+        data["verify"] = {"url": url_for("api.report_action", report_id=rec["id"]), "version": rec["version"],
+                          "satisfied": SATISFIED, "labels": {k: _(m) for k, m in VERIFY_LABELS.items()}}
     if full:
         report |= {"description": rec["description"], "unit": present.localized(rec, "unit_name", lang),
                    "dispatch_reason": _dispatch_reason(rec, events, lang),

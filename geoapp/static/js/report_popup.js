@@ -1,7 +1,8 @@
 // Builds a report's popup from data with DOM text nodes only: user text is never parsed as HTML.
 (function (global) {
   var cell = global.geoappDom.textEl;  // dom.js
-  global.geoappReportPopup = function (report, rows) {
+  // report: plain text per field; rows: [[heading, field], ...]
+  function popup(report, rows) {
     var box = document.createElement("div");
     box.className = "report-popup";
     box.setAttribute("data-report-id", String(report.id));
@@ -17,5 +18,25 @@
     });
     box.appendChild(table);
     return box;
-  };
+  }
+
+  // The same from GET /api/v1/reports/<id> (a summary has no description nor unit), in the page's
+  // language: names from *_en in English, status labels and the distance sentence from `page`
+  // (the page's JSON data: lang, tz, statuses, labels.distance).
+  function fromApi(r, rows, page) {
+    var en = page.lang === "en";
+    var name = function (o) { return o ? ((en && o.name_en) || o.name) : "—"; };
+    var status = page.statuses.filter(function (s) { return s.code === r.status; })[0];
+    var when = new Date(r.created_at).toLocaleString(en ? "en" : "zh-CN",
+                                                     {timeZone: page.tz, dateStyle: "short", timeStyle: "short"});
+    return popup({
+      id: r.id, description: r.description || "", street: name(r.street),
+      category: r.category.code + " " + name(r.category), unit: name(r.unit),
+      status: status ? status.label : r.status,
+      distance: global.geoappDom.fill(page.labels.distance, {n: Math.round(r.distance_m)}), time: when
+    }, rows);
+  }
+
+  popup.fromApi = fromApi;
+  global.geoappReportPopup = popup;
 })(window);
