@@ -87,6 +87,10 @@ class Settings:
     # more HH:MM-HH:MM spans in order. Items' time limits (deadline_days) count only these hours on the
     # official calendar's working days; a working day is their sum (7.5 h by default).
     office_hours: str = field(default_factory=lambda: os.environ.get("OFFICE_HOURS") or _default_office_hours())
+    # The city's corrections to the official calendar (date,working,note): a year the installed
+    # chinesecalendar does not know yet, or a local day off. They win over the library.
+    calendar_file: Path = field(default_factory=lambda: Path(os.environ.get("CALENDAR_FILE")
+                                                             or PROJECT_ROOT / "gis_data" / "calendar.csv"))
 
     # accounts and sessions (geoapp/web/auth.py, geoapp/domain/accounts.py, geoapp/demo.py)
     # GEOAPP_DEMO=1 (the default, for a first run): `geoapp demo load` creates rep01…rep29, dispatcher and

@@ -238,7 +238,7 @@ def _spread_over_lifecycle(session: Session, settings: Settings, users: dict[str
             rec = act(reporter, rec, "verify", t, reply_rating=rng.choice((2, 3)), result_rating=rng.choice((1, 2)),
                       comment="处理不彻底，问题仍然存在。")
             t += 2 * hour
-            if t > now:
+            if t > now or (age_days < 40 and rng.random() < 0.6):  # the rework still to come
                 continue
             rec = act(handler, rec, "unit_accept", t)
             t += dt.timedelta(hours=rng.uniform(4, 40))

@@ -53,7 +53,7 @@ def test_streets_zones_and_reports_travel_as_data(client, auth, streets):
     assert {s["code"]: s["label"] for s in data["statuses"]}["submitted"] == "已提交"
     assert all(s["colour"].startswith("#") for s in data["statuses"])
     en = map_data(client.get("/map?lang=en").get_data(as_text=True))
-    assert {s["code"]: s["label"] for s in en["statuses"]}["submitted"] == "submitted"
+    assert {s["code"]: s["label"] for s in en["statuses"]}["submitted"] == "Submitted"
     assert "Jiefang Road" in {f["properties"]["label"] for f in en["streets"]["features"]}
     assert client.get("/api/v1/map/count").json == {"count": 1}  # the page's own session
 

@@ -4,6 +4,7 @@ Every date below is checked against chinesecalendar's own 2026 data first (the S
 arrangement as the package publishes it), so a test states the calendar fact it relies on."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from decimal import Decimal
@@ -42,7 +43,8 @@ def make_up_day(day: dt.date, name: str) -> None:
 
 def test_the_default_office_hours_make_a_7_5_hour_day():
     hours = OfficeHours.from_settings(Settings(database_url="", secret_key="x"))
-    assert hours == HOURS
+    assert (hours.spans, hours.tz) == (HOURS.spans, HOURS.tz)
+    assert dt.date(2027, 1, 1) in hours.days_off  # gis_data/calendar.csv, read with the settings
     assert str(hours) == "08:30-12:00,13:30-17:30"
     assert hours.day_seconds == DAY
 
@@ -249,3 +251,29 @@ def test_bad_office_hours_are_refused_at_startup(monkeypatch, bad, why):
 def test_an_unknown_time_zone_is_refused():
     with pytest.raises(OfficeHoursError, match="DISPLAY_TZ"):
         OfficeHours.parse("08:30-12:00", "Asia/Jinzhou")
+
+
+def test_the_citys_calendar_file_corrects_the_library(tmp_path):
+    """gis_data/calendar.csv: a day the library does not know (2027) and a local day off win over it."""
+    path = tmp_path / "calendar.csv"
+    path.write_text("# comment\ndate,working,note\n2027-01-01,0,元旦\n2026-12-05,1,调休（假想）\n"
+                    "2026-12-07,0,local day off\n", encoding="utf-8")
+    base = HOURS
+    off, on = working_time.read_calendar_file(path)
+    hours = dataclasses.replace(base, days_off=off, workdays=on)
+    assert not hours.is_working(dt.date(2027, 1, 1)) and base.is_working(dt.date(2027, 1, 1))
+    assert hours.is_working(dt.date(2026, 12, 5))            # a Saturday made a working day
+    # Thursday 31 Dec 2026 16:00 + 1 day: Friday 1 Jan is off, so Monday 4 Jan 16:00
+    start = dt.datetime(2026, 12, 31, 16, 0, tzinfo=CITY)
+    assert deadline_for(start, 1, hours).astimezone(CITY) == dt.datetime(2027, 1, 4, 16, 0, tzinfo=CITY)
+    assert deadline_for(start, 1, base).astimezone(CITY) == dt.datetime(2027, 1, 1, 16, 0, tzinfo=CITY)
+    # Friday 4 Dec 16:00 + 1 day: Saturday 5 Dec is worked here
+    friday = dt.datetime(2026, 12, 4, 16, 0, tzinfo=CITY)
+    assert deadline_for(friday, 1, hours).astimezone(CITY) == dt.datetime(2026, 12, 5, 16, 0, tzinfo=CITY)
+
+
+def test_a_bad_calendar_file_stops_the_app(tmp_path):
+    path = tmp_path / "calendar.csv"
+    path.write_text("date,working,note\n2027-13-01,0,x\n", encoding="utf-8")
+    with pytest.raises(working_time.OfficeHoursError, match="line 2"):
+        working_time.read_calendar_file(path)

@@ -62,7 +62,7 @@ def _stay(states) -> dict[str, None]:
 
 ACTIONS: dict[str, Action] = {
     "accept": Action(N_("受理"), (DISPATCHER,), {"submitted": "accepted", "returned": "accepted"}),
-    "reject": Action(N_("不予受理"), (DISPATCHER,), {s: "rejected" for s in SCREENABLE}, needs=("reason",),
+    "reject": Action(N_("驳回（不予受理）"), (DISPATCHER,), {s: "rejected" for s in SCREENABLE}, needs=("reason",),
                      notify="rejected"),
     "merge": Action(N_("合并为重复"), (DISPATCHER,), {s: "merged" for s in SCREENABLE}, needs=("into",),
                     notify="merged"),

@@ -19,11 +19,14 @@ up to it agree exactly.
 """
 from __future__ import annotations
 
+import csv
+import dataclasses
 import datetime as dt
 import functools
 import logging
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -46,9 +49,13 @@ class OfficeHoursError(ValueError):
 
 @dataclass(frozen=True)
 class OfficeHours:
-    """The office spans of every working day, in local wall-clock time of `tz`."""
+    """The office spans of every working day, in local wall-clock time of `tz`; and the city's own
+    corrections to the official calendar (gis_data/calendar.csv: a year chinesecalendar does not know
+    yet, or a local day off), which win over it."""
     spans: tuple[tuple[dt.time, dt.time], ...]
     tz: ZoneInfo
+    days_off: frozenset[dt.date] = frozenset()
+    workdays: frozenset[dt.date] = frozenset()
 
     @classmethod
     def parse(cls, text: str, tz: str = DEFAULT_TZ) -> OfficeHours:
@@ -73,7 +80,16 @@ class OfficeHours:
 
     @classmethod
     def from_settings(cls, settings) -> OfficeHours:
-        return cls.parse(settings.office_hours, settings.display_tz)
+        hours = cls.parse(settings.office_hours, settings.display_tz)
+        off, on = read_calendar_file(settings.calendar_file)
+        return dataclasses.replace(hours, days_off=off, workdays=on)
+
+    def is_working(self, day: dt.date) -> bool:
+        if day in self.days_off:
+            return False
+        if day in self.workdays:
+            return True
+        return is_working_day(day)
 
     @functools.cached_property
     def day_length(self) -> dt.timedelta:
@@ -89,7 +105,7 @@ class OfficeHours:
 
     def intervals_on(self, day: dt.date) -> list[tuple[dt.datetime, dt.datetime]]:
         """The office spans of `day` as UTC moments; none on a day off."""
-        if not is_working_day(day):
+        if not self.is_working(day):
             return []
         utc = dt.timezone.utc
         return [(dt.datetime.combine(day, opens, self.tz).astimezone(utc),
@@ -115,6 +131,24 @@ def _wall(t: dt.time) -> dt.timedelta:
 
 
 # --- the calendar -------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=4)
+def read_calendar_file(path) -> tuple[frozenset[dt.date], frozenset[dt.date]]:
+    """(days off, working days) from a CSV of `date,working,note` (working: 0 a day off, 1 a working
+    day); a missing file corrects nothing. A bad line stops the app at start, naming it."""
+    if path is None or not Path(path).is_file():
+        return frozenset(), frozenset()
+    off, on = set(), set()
+    with open(path, newline="", encoding="utf-8") as fh:
+        for n, row in enumerate(csv.DictReader(line for line in fh if not line.startswith("#")), start=2):
+            try:
+                day = dt.date.fromisoformat((row.get("date") or "").strip())
+                working = {"0": False, "1": True}[(row.get("working") or "").strip()]
+            except (ValueError, KeyError):
+                raise OfficeHoursError(f"{path}: line {n} {row!r}: expected date (YYYY-MM-DD) and working (0 or 1)") from None
+            (on if working else off).add(day)
+    return frozenset(off), frozenset(on)
+
 
 @functools.cache
 def calendar_years() -> tuple[int, int]:
