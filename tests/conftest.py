@@ -3,10 +3,14 @@ migrated and loaded with gis_data/ once per run; a fresh app per test with empty
 from __future__ import annotations
 
 import dataclasses
+import io
+import json
 import os
+import re
 import uuid
 
 import pytest
+from PIL import Image
 from pyproj import Transformer
 from shapely import wkt
 from sqlalchemy import text
@@ -203,3 +207,27 @@ def signin(app, client) -> AuthActions:
     actions = AuthActions(app, client)
     actions.reset_limits()
     return actions
+
+
+def jpeg(colour=(90, 120, 150), size=(640, 480)) -> bytes:
+    """A plain camera-sized JPEG of one colour (a photo for a report or a unit's feedback)."""
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def data_block(html: str, block_id: str) -> dict:
+    """A page's JSON data block (<script type="application/json" id=…>), parsed."""
+    found = re.search(rf'<script type="application/json" id="{block_id}">(.*?)</script>', html, re.S)
+    return json.loads(found.group(1))
+
+
+@pytest.fixture
+def as_user(app, users, signin):
+    """as_user(name) -> a test client signed in as that user through /login."""
+    def make(name):
+        client = app.test_client()
+        signin.reset_limits()
+        assert signin.login(name, client=client).status_code == 302
+        return client
+    return make

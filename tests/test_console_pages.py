@@ -5,12 +5,9 @@ only dispatchers get in."""
 from __future__ import annotations
 
 import datetime as dt
-import io
-import json
 import re
 
 import pytest
-from PIL import Image
 from sqlalchemy import select
 
 from geoapp.domain import lifecycle
@@ -18,33 +15,11 @@ from geoapp.domain.lifecycle import ActionFields
 from geoapp.domain.reports import get_report
 from geoapp.domain.visibility import Viewer
 from geoapp.models import User
-from tests.conftest import report_body
-
-
-def jpeg() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (640, 480), (90, 120, 150)).save(buf, "JPEG")
-    return buf.getvalue()
-
-
-def data_block(html: str, block_id: str) -> dict:
-    found = re.search(rf'<script type="application/json" id="{block_id}">(.*?)</script>', html, re.S)
-    return json.loads(found.group(1))
+from tests.conftest import data_block, jpeg, report_body
 
 
 def row_ids(html: str) -> set[int]:
     return {int(n) for n in re.findall(r'<li class="row[^"]*" data-id="(\d+)"', html)}
-
-
-@pytest.fixture
-def as_user(app, users, signin):
-    """as_user(name) -> a test client signed in as that user through /login."""
-    def make(name):
-        client = app.test_client()
-        signin.reset_limits()
-        assert signin.login(name, client=client).status_code == 302
-        return client
-    return make
 
 
 class Lifecycle:

@@ -10,7 +10,6 @@ import io
 import threading
 
 import pytest
-from PIL import Image
 from sqlalchemy import text
 
 from geoapp.domain import lifecycle
@@ -22,7 +21,7 @@ from geoapp.domain.reports import get_report
 from geoapp.domain.visibility import Viewer
 from geoapp.domain.vocabulary import REPORT_STATUSES, RUNNING_STATUSES
 from geoapp.models import User
-from tests.conftest import report_body
+from tests.conftest import jpeg, report_body
 
 RUNNING = " ".join(RUNNING_STATUSES)
 # action | who may (d = dispatcher/admin, l = lead unit, c = cooperating unit, r = reporter) | from>to …
@@ -78,12 +77,6 @@ def _visible(role: str, state: str) -> bool:
     if role in ("lead_handler", "coop_handler"):
         return state in DISPATCHED_ON
     return role not in ("other_handler", "stranger")
-
-
-def jpeg(size=(640, 480), colour=(90, 120, 150)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, colour).save(buf, "JPEG")
-    return buf.getvalue()
 
 
 @pytest.fixture

@@ -14,17 +14,10 @@ from sqlalchemy import func, select, text, update
 from geoapp.domain import notifications
 from geoapp.domain.accounts import issue_api_key
 from geoapp.models import Notification, Report, Unit, User
-from tests.conftest import report_body
+from tests.conftest import jpeg, report_body
 
 
 # --- helpers shared with tests/test_report_page_lifecycle.py and tests/browser/test_verify.py ---------
-
-def jpeg() -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("RGB", (640, 480), (90, 140, 200)).save(buf, "JPEG", quality=85)
-    return buf.getvalue()
 
 
 def add_handler(db, username: str, unit_id: int, email: str | None = None) -> str:

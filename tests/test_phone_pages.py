@@ -1,7 +1,6 @@
 """The representative's pages: home per role, /my (my street), /reports/<id> (visibility rule) and
 /account/api-key (a key shown once, the old one ended), in both languages."""
 import functools
-import json
 import re
 
 import pytest
@@ -10,7 +9,7 @@ from babel.messages.extract import extract_from_dir
 
 from geoapp.domain.vocabulary import REPORT_STATUSES
 from geoapp.translations import catalog
-from tests.conftest import report_body
+from tests.conftest import data_block, report_body
 from tests.test_i18n import ROOT, CJK, shown_texts, without_user_data, user_data  # noqa: F401  (fixture)
 
 
@@ -32,11 +31,6 @@ def _pending_patterns() -> tuple[re.Pattern, ...]:
     return tuple(out)
 
 
-def data_block(html: str, block_id: str) -> dict:
-    found = re.search(rf'<script type="application/json" id="{block_id}">(.*?)</script>', html, re.S)
-    return json.loads(found.group(1))
-
-
 @pytest.fixture
 def post(app, auth, streets):
     """post(user, street, fraction, **fields) -> a report made through the API (JSON, no photo)."""
@@ -46,17 +40,6 @@ def post(app, auth, streets):
         assert r.status_code == 201, r.get_data(as_text=True)
         return r.json
     return send
-
-
-@pytest.fixture
-def as_user(app, users, signin):
-    """as_user(name) -> a test client signed in as that user through /login."""
-    def make(name):
-        client = app.test_client()
-        signin.reset_limits()
-        assert signin.login(name, client=client).status_code == 302
-        return client
-    return make
 
 
 # --- home per role -------------------------------------------------------------------------------

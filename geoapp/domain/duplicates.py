@@ -31,13 +31,14 @@ from sqlalchemy.orm import Session
 from ..models import Report
 from ..translations import N_, Text
 from .errors import ActionForbidden, ActionPrecondition, BadInput, NotFound, StaleVersion
+from .inputs import MAX_MERGE_GROUP
 from .lifecycle import ACTIONS, SCREENABLE, ActionFields, Rules, perform, status_label_msgid
 from .reports import ReportRecord, access_to, get_report
 from .visibility import Viewer
 from .vocabulary import FINISHED_STATUSES
 
 # The largest group one merge takes (a page never shows more; it bounds one transaction).
-MAX_GROUP = 50
+MAX_GROUP = MAX_MERGE_GROUP
 # Groups one suggestion list holds at most, the most recently reported first.
 MAX_GROUPS = 200
 

@@ -363,6 +363,51 @@ class SnapQuery(BaseModel):
     category: Annotated[str | None, BeforeValidator(lambda v: None if v in (None, "") else _code(v))] = None
 
 
+# duplicate suggestions (geoapp/domain/duplicates.py, geoapp/web/duplicates.py)
+ALONG_M_RANGE = (1.0, 500.0)
+DAYS_RANGE = (1, 3650)
+MAX_MERGE_GROUP = 50  # the largest group one merge takes (a page never shows more)
+
+
+def _in_range(lo, hi, parse):
+    def check(value: Any):
+        if value in (None, ""):
+            return None
+        n = parse(value)
+        if not lo <= n <= hi:
+            raise _fail("range", lo=lo, hi=hi)
+        return n
+    return BeforeValidator(check)
+
+
+class DuplicateQuery(BaseModel):
+    """The query string of GET /api/v1/duplicates and of /console/duplicates; absent values: the
+    settings (DUPLICATE_ALONG_M, DUPLICATE_WINDOW_DAYS)."""
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    street: Annotated[str | None, BeforeValidator(_optional_code)] = None
+    along_m: Annotated[float | None, _in_range(*ALONG_M_RANGE, number)] = None
+    days: Annotated[int | None, _in_range(*DAYS_RANGE, _json_integer)] = None
+
+
+def _members(value: Any) -> tuple[tuple[int, int], ...]:
+    if not isinstance(value, list) or not 2 <= len(value) <= MAX_MERGE_GROUP:
+        raise refusal("members", "range", lo=2, hi=MAX_MERGE_GROUP)
+    out = []
+    for m in value:
+        if not isinstance(m, dict) or "id" not in m or "version" not in m:
+            raise refusal("members", "object")
+        out.append((_json_integer(m["id"]), _json_integer(m["version"])))
+    return tuple(out)
+
+
+class MergeInput(BaseModel):
+    """The body of POST /api/v1/duplicates/merge: the survivor and every member with its version."""
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    into: Annotated[int, BeforeValidator(_json_integer)]
+    members: Annotated[tuple[tuple[int, int], ...], BeforeValidator(_members)]
+
 def validate(model: type[BaseModel], data: Any):
     """`model` filled from `data`, or a BadInput for the first problem (every problem in details)."""
     if not isinstance(data, dict):

@@ -64,13 +64,20 @@ def _submission_from_request() -> Submission:
         # a form with no file chosen still sends an empty part with an empty file name: ignored
         photos = [upload.read() for upload in request.files.getlist("photo") if upload.filename]
         return Submission(**{k: request.form.get(k) for k in REPORT_FIELDS}, photos=photos)
+    body = json_object()
+    return Submission(**{k: body.get(k) for k in REPORT_FIELDS})
+
+
+def json_object() -> dict:
+    """The request's JSON body as an object; else the one refusal every API gives (malformed JSON,
+    nested too deep for the parser, or not an object)."""
     try:
         body = request.get_json(silent=False) if request.is_json else None
-    except (BadRequest, RecursionError):  # malformed JSON, or nested too deep for the parser
+    except (BadRequest, RecursionError):
         body = None
     if not isinstance(body, dict):
         raise refusal("body", "object")
-    return Submission(**{k: body.get(k) for k in REPORT_FIELDS})
+    return body
 
 
 @bp.post("/reports")
@@ -144,13 +151,7 @@ def _action_from_request() -> tuple[ActionInput, list[bytes]]:
             if len(form["cooperating"]) == 1:
                 form["cooperating"] = form["cooperating"][0]
         return validate(ActionInput, form), photos
-    try:
-        body = request.get_json(silent=False) if request.is_json else None
-    except (BadRequest, RecursionError):
-        body = None
-    if not isinstance(body, dict):
-        raise refusal("body", "object")
-    return validate(ActionInput, body), []
+    return validate(ActionInput, json_object()), []
 
 
 @bp.post("/reports/<int:report_id>/actions")

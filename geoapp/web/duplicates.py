@@ -9,26 +9,23 @@ only sends the merge and says what happened, as text nodes.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
 
 from flask import Blueprint, Flask, abort, g, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from pydantic import BaseModel, BeforeValidator, ConfigDict
 from sqlalchemy import select
-from werkzeug.exceptions import BadRequest
 
 from .. import present
 from ..domain import lifecycle
-from ..domain.duplicates import MAX_GROUP, default_survivor, duplicate_groups, merge_group
+from ..domain.duplicates import default_survivor, duplicate_groups, merge_group
 from ..domain.errors import UnknownStreet
-from ..domain.inputs import _code, _fail, _json_integer, number, refusal, validate
+from ..domain.inputs import DuplicateQuery, MergeInput, validate
 from ..domain.reports import ReportFilter, access_to, list_reports
 from ..domain.visibility import Viewer
 from ..models import Street
 from ..translations import N_
 from . import database, read_session, settings
-from .api import api_login_required, report_body
+from .api import api_login_required, json_object, report_body
 from .auth import login_required
 from .i18n import current_language
 
@@ -36,8 +33,6 @@ api_bp = Blueprint("duplicates_api", __name__, url_prefix="/api/v1")
 bp = Blueprint("duplicates", __name__)
 
 DISPATCHERS = ("dispatcher", "admin")
-ALONG_M_RANGE = (1.0, 500.0)
-DAYS_RANGE = (1, 3650)
 
 # The words the page's script shows ({placeholders} filled in by the script).
 LABELS = {
@@ -54,47 +49,6 @@ def init_app(app: Flask, csrf) -> None:
     # the API checks CSRF itself, only for writes that ride on the session cookie (api.api_login_required)
     csrf.exempt(api_bp)
     app.register_blueprint(bp)
-
-
-# --- what a client may send -------------------------------------------------------------------------
-
-def _in_range(lo, hi, parse):
-    def check(value: Any):
-        if value in (None, ""):
-            return None
-        n = parse(value)
-        if not lo <= n <= hi:
-            raise _fail("range", lo=lo, hi=hi)
-        return n
-    return BeforeValidator(check)
-
-
-class DuplicateQuery(BaseModel):
-    """The query string of GET /api/v1/duplicates and of the page; absent values: the settings."""
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    street: Annotated[str | None, BeforeValidator(lambda v: None if v in (None, "") else _code(v))] = None
-    along_m: Annotated[float | None, _in_range(*ALONG_M_RANGE, number)] = None
-    days: Annotated[int | None, _in_range(*DAYS_RANGE, _json_integer)] = None
-
-
-def _members(value: Any) -> tuple[tuple[int, int], ...]:
-    if not isinstance(value, list) or not 2 <= len(value) <= MAX_GROUP:
-        raise refusal("members", "range", lo=2, hi=MAX_GROUP)
-    out = []
-    for m in value:
-        if not isinstance(m, dict) or "id" not in m or "version" not in m:
-            raise refusal("members", "object")
-        out.append((_json_integer(m["id"]), _json_integer(m["version"])))
-    return tuple(out)
-
-
-class MergeInput(BaseModel):
-    """The body of POST /api/v1/duplicates/merge: the survivor and every member with its version."""
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    into: Annotated[int, BeforeValidator(_json_integer)]
-    members: Annotated[tuple[tuple[int, int], ...], BeforeValidator(_members)]
 
 
 # --- reading the groups -----------------------------------------------------------------------------
@@ -155,11 +109,7 @@ def list_duplicates():
 def merge_duplicates():
     """Merge a group in one action: every member but `into` becomes `merged` into it, all in one
     transaction; 200 with the survivor, or the first refusal (a stale version: 409) and nothing merged."""
-    try:
-        body = request.get_json(silent=False) if request.is_json else None
-    except (BadRequest, RecursionError):
-        body = None
-    data = validate(MergeInput, body)
+    data = validate(MergeInput, json_object())
     with database().transaction() as session:
         survivor, _merged = merge_group(session, g.viewer, data.into, data.members,
                                         lifecycle.rules_from_settings(settings()))

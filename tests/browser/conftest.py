@@ -2,6 +2,7 @@
 leaves 127.0.0.1 refused (the city's intranet has no internet; nothing may come from a CDN)."""
 import shutil
 import threading
+import time
 
 import pytest
 from werkzeug.serving import make_server
@@ -30,7 +31,6 @@ def browser():
             "--disable-sync", "--no-first-run", "--disable-quic"])
         yield b
         b.close()
-
 
 
 def pytest_collection_modifyitems(config, items):
@@ -78,3 +78,12 @@ def sign_in(page, live_server, username: str, password: str = DEMO_PASSWORD, nex
     page.fill("#password", password)
     page.click("button[type=submit]")
     page.wait_for_load_state("load")
+
+
+def until(page, expression: str, timeout_s: float = 15.0):
+    """Poll `expression` in the page (page.wait_for_function evaluates strings in a way the page's
+    CSP, which has no 'unsafe-eval', refuses)."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        time.sleep(0.2)

@@ -4,37 +4,22 @@ and dispatches the survivor by one click; the unit's handler (phone) signs for i
 with an after photo; the reporter (phone) rates it; the dispatcher closes it — and the timeline shows
 every step, and the representative whose report was merged sees the outcome on their own page."""
 import io
-import time
 
-from PIL import Image
 from sqlalchemy import text
 
-from tests.browser.conftest import PHONE, offline_page, sign_in
-from tests.conftest import report_body
+from tests.browser.conftest import PHONE, offline_page, sign_in, until
+from tests.conftest import jpeg, report_body
 
 DESKTOP = {"width": 1280, "height": 900}
-
-
-def _jpeg(colour) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (640, 480), colour).save(buf, "JPEG", quality=85)
-    return buf.getvalue()
 
 
 def _report(client, auth, streets, rep: str, along_m: float, description: str) -> int:
     lon, lat = streets.point("S03", along_m / streets.line("S03").length, 3)
     data = {k: str(v) for k, v in report_body(lon, lat, description=description).items()}
-    data["photo"] = (io.BytesIO(_jpeg((170, 90, 40))), "IMG.JPG")
+    data["photo"] = (io.BytesIO(jpeg((170, 90, 40))), "IMG.JPG")
     r = client.post("/api/v1/reports", data=data, headers=auth(rep), content_type="multipart/form-data")
     assert r.status_code == 201, r.json
     return r.json["id"]
-
-
-def until(page, expression: str, timeout_s: float = 15.0):
-    deadline = time.monotonic() + timeout_s  # polled: the CSP has no 'unsafe-eval' for wait_for_function
-    while not page.evaluate(expression):
-        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
-        time.sleep(0.2)
 
 
 def test_report_merge_dispatch_handle_rate_close(browser, live_server, client, auth, streets, db, tmp_path):
@@ -70,7 +55,7 @@ def test_report_merge_dispatch_handle_rate_close(browser, live_server, client, a
     field.click("#act-handled summary")
     field.fill("#handled-text", "垃圾已清运完毕，路面已冲洗")
     field.set_input_files("#handled-photo", files=[{"name": "after.jpg", "mimeType": "image/jpeg",
-                                                    "buffer": _jpeg((200, 205, 200))}])
+                                                    "buffer": jpeg((200, 205, 200))}])
     field.click("#form-handled button[type=submit]")
     field.wait_for_selector('#timeline li[data-action="handled"] .event-photos img[data-kind="after"]')
     field.screenshot(path=str(tmp_path / "2-handled-phone.png"), full_page=True)

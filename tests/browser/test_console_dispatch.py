@@ -3,37 +3,20 @@ on the suggestion, flagged for the album; an override without a reason shows the
 At 1280 px (a dispatcher's desktop) and at 375 px (it must not break on a phone). Nothing leaves the
 server (page.blocked), nothing fails in the console (page.errors)."""
 import io
-import time
 
-from tests.browser.conftest import PHONE, offline_page, sign_in
-from tests.conftest import report_body
+from tests.browser.conftest import PHONE, offline_page, sign_in, until
+from tests.conftest import jpeg, report_body
 
 DESKTOP = {"width": 1280, "height": 900}
 
 
-def _jpeg() -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("RGB", (640, 480), (160, 120, 90)).save(buf, "JPEG", quality=85)
-    return buf.getvalue()
-
-
 def _post_report(app, auth, streets, fraction: float, description: str) -> int:
     body = report_body(*streets.point("S03", fraction), description=description)
-    data = {k: str(v) for k, v in body.items()} | {"photo": (io.BytesIO(_jpeg()), "p.jpg", "image/jpeg")}
+    data = {k: str(v) for k, v in body.items()} | {"photo": (io.BytesIO(jpeg()), "p.jpg", "image/jpeg")}
     r = app.test_client().post("/api/v1/reports", data=data, content_type="multipart/form-data",
                                headers=auth("rep03"))
     assert r.status_code == 201, r.get_data(as_text=True)
     return r.json["id"]
-
-
-def until(page, expression: str, timeout_s: float = 15.0):
-    """Poll `expression` in the page (the CSP has no 'unsafe-eval', so no wait_for_function strings)."""
-    deadline = time.monotonic() + timeout_s
-    while not page.evaluate(expression):
-        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
-        time.sleep(0.2)
 
 
 def _no_sideways_scroll(page):

@@ -5,23 +5,15 @@ leaves the server (page.blocked), nothing fails in the console (page.errors)."""
 import io
 
 from tests.browser.conftest import offline_page, sign_in
-from tests.conftest import report_body
+from tests.conftest import jpeg, report_body
 
 DESKTOP = {"width": 1280, "height": 900}
-
-
-def _jpeg(colour) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("RGB", (640, 480), colour).save(buf, "JPEG", quality=85)
-    return buf.getvalue()
 
 
 def _file(client, auth, streets, rep: str, along: float, colour, description: str) -> dict:
     lon, lat = streets.point("S03", along / streets.line("S03").length, 3)
     data = {k: str(v) for k, v in report_body(lon, lat, description=description).items()}
-    data["photo"] = (io.BytesIO(_jpeg(colour)), "IMG.JPG")
+    data["photo"] = (io.BytesIO(jpeg(colour)), "IMG.JPG")
     r = client.post("/api/v1/reports", data=data, headers=auth(rep), content_type="multipart/form-data")
     assert r.status_code == 201, r.json
     return r.json

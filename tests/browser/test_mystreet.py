@@ -4,9 +4,8 @@ server (page.blocked) and nothing fails in the console (page.errors)."""
 import io
 import time
 
-from tests.browser.conftest import PHONE, offline_page, sign_in
+from tests.browser.conftest import PHONE, offline_page, sign_in, until
 from tests.conftest import report_body
-
 
 
 def _jpeg() -> bytes:
@@ -33,15 +32,6 @@ def _post_report(app, auth, streets):
         r = client.post("/api/v1/reports", json=body, headers=auth("rep03"))
     assert r.status_code == 201, r.get_data(as_text=True)
     return r.json
-
-
-def until(page, expression: str, timeout_s: float = 15.0):
-    """Poll `expression` in the page (page.wait_for_function evaluates strings in a way the page's
-    CSP, which has no 'unsafe-eval', refuses)."""
-    deadline = time.monotonic() + timeout_s
-    while not page.evaluate(expression):
-        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
-        time.sleep(0.2)
 
 
 def _geo(lon, lat, accuracy=8):

@@ -4,22 +4,15 @@ each sent to the lifecycle API by the page and shown in the timeline; a version 
 the handler's feet is refused and the page shows why and the current state. Nothing leaves the
 server (page.blocked) and nothing fails in the console (page.errors; the one 409 is expected)."""
 import datetime as dt
-import io
 import re
 
 import pytest
-from PIL import Image
 
 from tests.browser.conftest import PHONE, offline_page, sign_in
+from tests.conftest import jpeg
 from tests.test_unit_pages import city, ours  # noqa: F401  (fixtures)
 
 DESKTOP = {"width": 1280, "height": 800}
-
-
-def jpeg(color) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (800, 600), color).save(out, "JPEG", quality=85)
-    return out.getvalue()
 
 
 def as_file(name: str, body: bytes) -> dict:
