@@ -51,6 +51,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(unit.bp)
     from .web import console  # the dispatcher's work queue and report page (/console)
     app.register_blueprint(console.bp)
+    from .web import albums, coverage, exports, stats  # the programme's results ([4])
+    for area in (coverage, stats, albums, exports):
+        area.init_app(app, csrf)
     auth.init_app(app)  # who is asking (Flask-Login: session cookie or bearer key), sign-in throttle
 
     from .cli import register_commands

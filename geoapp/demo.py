@@ -49,7 +49,8 @@ def _demo_accounts(session: Session) -> list[User]:
     accounts += [User(username=f"handler{n:02d}", display_name=f"{unit.name}经办人", role="unit_handler",
                       unit_id=unit.id) for n, unit in enumerate(units, start=1)]
     accounts += [User(username="dispatcher", display_name="调度员", role="dispatcher"),
-                 User(username="admin", display_name="系统管理员", role="admin")]
+                 User(username="admin", display_name="系统管理员", role="admin"),
+                 User(username="leader", display_name="人大环资城建委领导", role="leader")]
     return accounts
 
 

@@ -370,3 +370,45 @@ class ReportCell(Base):
     n: Mapped[int] = mapped_column(Integer)
     sum_lon: Mapped[float] = mapped_column(Double)
     sum_lat: Mapped[float] = mapped_column(Double)
+
+
+# --- coverage per road ([4]; domain/coverage.py, migration 0009) ------------------------------------
+
+
+# --- the bimonthly album ([4]; domain/album.py, migration 0010) ----------------------------------------
+
+
+class Album(Base):
+    """An issued album (问题图册 第N期): numbered in the order issued, for a two-month period; what it
+    said is kept as issued (its entries' snapshot, the PDF named by its SHA-256 under PHOTO_DIR)."""
+    __tablename__ = "albums"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, unique=True)
+    period_from: Mapped[dt.date] = mapped_column(Date, unique=True)
+    period_to: Mapped[dt.date] = mapped_column(Date)
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    issued_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    n_entries: Mapped[int] = mapped_column(Integer)
+    # the cover and the summary table as issued: counts by class, street and unit; handled / total
+    summary: Mapped[dict] = mapped_column(JSONB)
+    pdf_path: Mapped[str] = mapped_column(Text)           # relative to PHOTO_DIR
+    pdf_sha256: Mapped[str] = mapped_column(String(64))
+    pdf_size: Mapped[int] = mapped_column(Integer)
+    pdf_pages: Mapped[int] = mapped_column(Integer)
+    issued_by = relationship("User")
+    __table_args__ = (
+        CheckConstraint("number >= 1", name="album_number"),
+        CheckConstraint("period_from < period_to", name="album_period"),
+        # (migration 0010 adds: no two albums' periods overlap, an EXCLUDE constraint on daterange)
+    )
+
+
+class AlbumEntry(Base):
+    """One problem of an issued album, as it was printed: `data` is the snapshot (texts, status,
+    unit, deadline, photos, the small map's SVG). A report is in one album at most."""
+    __tablename__ = "album_entries"
+    album_id: Mapped[int] = mapped_column(ForeignKey("albums.id", ondelete="CASCADE"), primary_key=True)
+    no: Mapped[int] = mapped_column(Integer, primary_key=True)   # its number in the album, from 1
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), unique=True)
+    class_code: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict] = mapped_column(JSONB)

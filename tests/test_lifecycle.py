@@ -62,6 +62,7 @@ def _expected():
 ROLES = {
     "dispatcher": {"dispatcher"},
     "admin": {"dispatcher"},
+    "leader": set(),                 # reads every report in full, acts on none
     "lead_handler": {"lead_unit"},
     "coop_handler": {"cooperating_unit"},
     "other_handler": set(),
@@ -97,6 +98,7 @@ def world(app, client, users, auth, streets, db):
         other = next(u for u in units if u not in (report_unit, coop))
         viewers = {
             "dispatcher": Viewer.of(by_name["dispatcher"]), "admin": Viewer.of(by_name["admin"]),
+            "leader": Viewer.of(by_name["leader"]),
             "lead_handler": Viewer.of(handlers[report_unit]), "coop_handler": Viewer.of(handlers[coop]),
             "other_handler": Viewer.of(handlers[other]), "reporter": Viewer.of(by_name["rep04"]),
             "street_rep": Viewer.of(by_name["rep03"]), "stranger": Viewer.of(by_name["rep05"]),
@@ -135,7 +137,7 @@ def _fields(action: str, world, now: dt.datetime) -> ActionFields:
 
 
 def test_every_state_action_and_role(app, db, world):
-    """14 states × 18 actions × 8 people: allowed with the right next state, or refused with the
+    """14 states × 18 actions × 9 people: allowed with the right next state, or refused with the
     right status (404 unseen, 403 not their party, 409 not from this state)."""
     expected = _expected()
     assert set(expected) == set(lifecycle.ACTIONS), "the hand-written table and ACTIONS name the same actions"

@@ -157,7 +157,7 @@ def _check_survivor(session: Session, viewer: Viewer, survivor_id: int) -> None:
     rec = get_report(session, survivor_id)
     if rec is None or access_to(viewer, rec) is None:
         raise NotFound(report_id=survivor_id)
-    if not viewer.sees_everything:
+    if not viewer.dispatches:
         raise ActionForbidden(action="merge", action_label=Text(ACTIONS["merge"].label))
 
 

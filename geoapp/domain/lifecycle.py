@@ -161,7 +161,7 @@ def rules_from_settings(settings) -> Rules:
 def parties(viewer: Viewer, rec: ReportRecord) -> set[str]:
     """Which parties this viewer is to this report."""
     found = set()
-    if viewer.sees_everything:
+    if viewer.dispatches:
         found.add(DISPATCHER)
     if viewer.role == "unit_handler" and rec["status"] in DISPATCHED_STATUSES:
         if viewer.unit_id == rec["unit_id"]:

@@ -1,6 +1,6 @@
 """Who may see which report, and how much of it: the one rule, used by every page and every API.
 
-- dispatchers and admins: every report, in full;
+- dispatchers, admins and leaders: every report, in full (a leader acts on none);
 - a representative: their own reports in full, and the other reports on their own street as a
   summary (position, category, status, published photos, dates — not who reported it nor the
   description) so they do not report a problem twice; nothing else;
@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.orm import aliased
 
 from ..models import Report, ReportUnit, User
-from .vocabulary import DISPATCHED_STATUSES
+from .vocabulary import DISPATCHED_STATUSES, DISPATCHER_ROLES, READ_ALL_ROLES
 
 _merged = aliased(Report)
 
@@ -44,7 +44,13 @@ class Viewer:
 
     @property
     def sees_everything(self) -> bool:
-        return self.role in ("dispatcher", "admin")
+        """Reads every report in full: dispatchers, admins and leaders."""
+        return self.role in READ_ALL_ROLES
+
+    @property
+    def dispatches(self) -> bool:
+        """Screens, dispatches, merges and decides (the lifecycle's dispatcher party); a leader does not."""
+        return self.role in DISPATCHER_ROLES
 
 
 def visible(viewer: Viewer) -> ColumnElement[bool]:
@@ -83,6 +89,12 @@ def access(viewer: Viewer, *, reporter_id: int, street_id: int, unit_id: int | N
 def sees_walks_of_everyone(viewer: Viewer) -> bool:
     """Walks are a person's own trace: dispatchers and admins see everyone's, anyone else only
     their own (domain/walks.py filters by the viewer's user id otherwise)."""
+    return viewer.sees_everything
+
+
+def reads_programme(viewer: Viewer) -> bool:
+    """The programme's results for the whole city (coverage of every street, statistics, the album):
+    dispatchers, admins and leaders. A representative reads their own street's coverage only."""
     return viewer.sees_everything
 
 

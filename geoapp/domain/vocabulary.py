@@ -33,7 +33,12 @@ DISPATCHED_STATUSES = RUNNING_STATUSES + ("handled", "verified", "closed", "retu
 INPUT_CRS = ("wgs84", "gcj02")
 DEFAULT_CRS = "wgs84"
 
-USER_ROLES = ("representative", "dispatcher", "unit_handler", "admin")
+USER_ROLES = ("representative", "dispatcher", "unit_handler", "admin", "leader")
+# Who screens, dispatches and decides (the lifecycle's "dispatcher" party; the console's actions).
+DISPATCHER_ROLES = ("dispatcher", "admin")
+# Who reads every report and the programme's results (coverage, statistics, the album). A leader
+# (领导: the committee's and the government's) reads everything and acts on nothing.
+READ_ALL_ROLES = DISPATCHER_ROLES + ("leader",)
 
 # Units: the city's departments, and the construction-management bureaus of the districts.
 UNIT_KINDS = ("municipal_department", "construction_management")

@@ -182,7 +182,7 @@ def dispatch_suggestion(report_id: int):
     record = get_report(session, report_id)
     if record is None or access_to(g.viewer, record) is None:
         abort(404)
-    if not g.viewer.sees_everything:
+    if not g.viewer.dispatches:
         abort(403)
     suggestion = suggest_dispatch(session, record)
     deadline = lifecycle.rules_from_settings(settings()).deadline_for(

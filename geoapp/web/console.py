@@ -28,12 +28,12 @@ from ..translations import N_, translate
 from . import read_session, settings
 from .api import report_filter
 from .auth import login_required
+from ..domain.vocabulary import DISPATCHER_ROLES as DISPATCHERS
 from .i18n import current_language
 from .phone import ACTION_LABELS as PHONE_ACTION_LABELS, DISPATCH_RULES
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
-DISPATCHERS = ("dispatcher", "admin")
 
 # Another page of the console (duplicate suggestions), linked by its address: its blueprint is not ours.
 DUPLICATES_URL = "/console/duplicates"

@@ -27,12 +27,12 @@ from ..translations import N_
 from . import database, read_session, settings
 from .api import api_login_required, json_object, report_body
 from .auth import login_required
+from ..domain.vocabulary import DISPATCHER_ROLES as DISPATCHERS
 from .i18n import current_language
 
 api_bp = Blueprint("duplicates_api", __name__, url_prefix="/api/v1")
 bp = Blueprint("duplicates", __name__)
 
-DISPATCHERS = ("dispatcher", "admin")
 
 # The words the page's script shows ({placeholders} filled in by the script).
 LABELS = {
@@ -83,7 +83,7 @@ def groups_with_reports(session, viewer: Viewer, query: DuplicateQuery) -> tuple
 
 
 def _dispatchers_only() -> None:
-    if not g.viewer.sees_everything:
+    if not g.viewer.dispatches:
         abort(403)
 
 
