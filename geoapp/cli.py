@@ -184,9 +184,39 @@ def notify_run():
                "left for the next run: {left}".format(**counts))
 
 
+albums_cli = click.Group("albums", help="The bimonthly problem album (问题图册).")
+
+
+@albums_cli.command("issue")
+@click.option("--from", "from_", required=True, help="First day of the period, YYYY-MM-DD (the 1st of a month).")
+@click.option("--to", "to", required=True, help="Last day of the period, YYYY-MM-DD (the last day of the next month).")
+@click.option("--by", "by", default="admin", show_default=True, help="The dispatcher or admin issuing it.")
+def albums_issue(from_: str, to: str, by: str):
+    """Issue the next album for a two-month period (as POST /api/v1/albums does)."""
+    from sqlalchemy import select
+
+    from .domain.album import Period
+    from .domain.errors import DomainError
+    from .domain.vocabulary import DISPATCHER_ROLES
+    from .models import User
+    from .web.albums import issue
+
+    try:
+        period = Period.parse(from_, to)
+        with _db().transaction() as session:
+            user = session.execute(select(User).where(User.username == by)).scalar_one_or_none()
+            if user is None or user.role not in DISPATCHER_ROLES:
+                raise click.ClickException(f"{by!r} is not a dispatcher or admin")
+            album = issue(session, period, user.id)
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.message('zh')} {exc.message('en')}") from None
+    click.echo(f"issued 第{album['number']}期 ({period.start}..{period.end}): {len(album['entries'])} problems, "
+               f"{album['pdf_pages']} pages, {album['pdf_size'] / 1e6:.1f} MB, sha256 {album['pdf_sha256']}")
+
+
 def register_commands(app: Flask) -> None:
     from .serve import serve
-    for group in (db_cli, gis_cli, demo_cli, users_cli, photos_cli, map_cli, notify_cli, serve):
+    for group in (db_cli, gis_cli, demo_cli, users_cli, photos_cli, map_cli, notify_cli, serve, albums_cli):
         app.cli.add_command(group)
 
 

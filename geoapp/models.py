@@ -374,6 +374,33 @@ class ReportCell(Base):
 
 # --- coverage per road ([4]; domain/coverage.py, migration 0009) ------------------------------------
 
+class StreetCrossing(Base):
+    """Where another key street meets a street (or the street's own named end), in metres from its
+    start: computed by PostGIS from the geometry (street_crossings_refresh(), re-run by a trigger on
+    every change of `streets`). Never written by the app."""
+    __tablename__ = "street_crossings"
+    street_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    position_m: Mapped[float] = mapped_column(Double, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    name_en: Mapped[str | None] = mapped_column(Text)
+    other_street_id: Mapped[int | None] = mapped_column(Integer)   # NULL: the street's own end
+
+
+class CoverageMark(Base):
+    """Reports per street, reporter and local day (grain 1) or month (grain 2): the 10 m buckets
+    along the street holding one (an int4multirange), how many reports and problems. Kept in step with
+    `reports` by a trigger in the writing transaction (coverage_marks_rebuild() after a bulk load).
+    Never written by the app."""
+    __tablename__ = "coverage_marks"
+    street_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grain: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    reporter_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    marks = mapped_column(Text)   # int4multirange; read through SQL (domain/coverage.py), never as an object
+    reports: Mapped[int] = mapped_column(Integer)
+    problems: Mapped[int] = mapped_column(Integer)
+
+
 
 # --- the bimonthly album ([4]; domain/album.py, migration 0010) ----------------------------------------
 

@@ -168,6 +168,44 @@ def feature(rec: ReportRecord, access: str = "full") -> dict[str, Any]:
             "properties": props}
 
 
+# A report as one row of a table (the CSV / XLSX / GeoPackage exports): (column key, header msgid).
+# Numbers stay numbers and times are the city's local time, so a spreadsheet sorts and sums them.
+REPORT_COLUMNS = (
+    ("id", N_("编号")), ("status", N_("状态")), ("class", N_("大类")), ("category_code", N_("类别代码")),
+    ("category", N_("问题类别")), ("street", N_("街路")), ("position_m", N_("距起点（米）")),
+    ("distance_m", N_("离街路中线（米）")), ("lon", N_("经度")), ("lat", N_("纬度")),
+    ("description", N_("描述")), ("reporter", N_("上报人")), ("created_at", N_("上报时间")),
+    ("unit", N_("责任单位")), ("cooperating_units", N_("协办单位")), ("dispatched_at", N_("派遣时间")),
+    ("deadline_at", N_("处置时限")), ("overdue", N_("是否超期")), ("handled_at", N_("办结时间")),
+    ("closed_at", N_("结案时间")), ("reply_rating", N_("答复满意度")), ("result_rating", N_("办理结果满意度")),
+    ("album", N_("列入图册")),
+)
+
+
+def _local(moment, tz: str):
+    """A moment as the city's wall-clock time, without a zone (what a spreadsheet cell can hold)."""
+    return moment.astimezone(ZoneInfo(tz)).replace(tzinfo=None, microsecond=0) if moment is not None else None
+
+
+def report_row(rec: ReportRecord, lang: str, tz: str) -> dict[str, Any]:
+    """One report as the exports' row, keyed as REPORT_COLUMNS; yes/no in the reader's language."""
+    yes, no = translate(N_("是"), lang), translate(N_("否"), lang)
+    return {
+        "id": rec["id"], "status": status_label(rec["status"], lang),
+        "class": localized(rec, "class_name", lang), "category_code": rec["category_code"],
+        "category": localized(rec, "category_name", lang), "street": localized(rec, "street_name", lang),
+        "position_m": round(rec["position_m"], 1), "distance_m": round(rec["distance_m"], 1),
+        "lon": round(rec["lon"], 7), "lat": round(rec["lat"], 7), "description": rec["description"],
+        "reporter": rec["reporter_name"], "created_at": _local(rec["created_at"], tz),
+        "unit": localized(rec, "unit_name", lang),
+        "cooperating_units": "、".join(localized(u, "name", lang) for u in rec.get("cooperating_units") or ()),
+        "dispatched_at": _local(rec["dispatched_at"], tz), "deadline_at": _local(rec["deadline_at"], tz),
+        "overdue": yes if rec.get("overdue") else no, "handled_at": _local(rec["handled_at"], tz),
+        "closed_at": _local(rec["closed_at"], tz), "reply_rating": rec["reply_rating"],
+        "result_rating": rec["result_rating"], "album": yes if rec["album"] else no,
+    }
+
+
 def marker(rec: ReportRecord, lang: str, tz: str, access: str = "full") -> dict[str, Any]:
     """What the map needs to draw one report and its popup (all plain text; the page escapes it).
     A summary (domain/visibility.py) shows no description."""
@@ -181,4 +219,32 @@ def marker(rec: ReportRecord, lang: str, tz: str, access: str = "full") -> dict[
         "status": status_label(rec["status"], lang),
         "distance": distance(rec["distance_m"], lang),
         "time": local_time(rec["created_at"], tz, lang),
+    }
+
+
+def album_entry(entry: Mapping[str, Any], lang: str, tz: str) -> dict[str, Any]:
+    """One problem of an issued album (the snapshot geoapp/domain/album.py stored) as the album
+    prints it: plain strings in the reader's language (the template escapes them)."""
+    def when(iso: str | None) -> str:
+        return local_time(dt.datetime.fromisoformat(iso), tz, lang) if iso else ""
+    comma = ", " if lang == "en" else "、"
+    street = localized(entry["street"], "name", lang)
+    return {
+        "no": entry["no"], "report_id": entry["report_id"], "status_code": entry["status"],
+        "class": localized(entry["class"], "name", lang),
+        "item": f'{entry["item"]["code"]} {localized(entry["item"], "name", lang)}',
+        "street": street,
+        "where": translate(N_("{street} 距起点 {distance}"), lang).format(
+            street=street, distance=distance(entry["position_m"], lang)),
+        "description": entry["description"],
+        "reporter": entry["reporter_name"],
+        "reported": when(entry["created_at"]),
+        "unit": localized(entry["unit"], "name", lang),
+        "cooperating": comma.join(localized(u, "name", lang) for u in entry["cooperating_units"]),
+        "deadline": when(entry["deadline_at"]),
+        "handled": when(entry["handled_at"]),
+        "ledger_promised_on": entry["ledger_promised_on"] or "",
+        "status": status_label(entry["status"], lang),
+        "overdue": entry["overdue"],
+        "carried_over": entry["carried_over"],
     }

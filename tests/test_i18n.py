@@ -87,6 +87,24 @@ PAGES = [
          json_body={"action": "close", "version": 1}),
     Page("/api/v1/reports/{report}/actions", "dispatcher", status=400, method="POST", bearer=True,
          json_body={"action": "reject", "version": 1}),
+    # [4]: the album (an issued album's own page is walked in tests/test_album.py)
+    Page("/albums", "dispatcher"),
+    Page("/albums", "leader"),
+    Page("/api/v1/albums", "dispatcher", status=400, method="POST", bearer=True,
+         json_body={"from": "2026-09-15", "to": "2026-10-31"}),
+    Page("/api/v1/albums", "dispatcher", status=422, method="POST", bearer=True,
+         json_body={"from": "2020-01-01", "to": "2020-02-29"}),
+    # [4]: coverage per road
+    Page("/coverage", "leader"),
+    Page("/coverage/S03", "rep03"),
+    Page("/api/v1/coverage?street=S03", "rep03", bearer=True),
+    Page("/api/v1/coverage?from=2026-11-02&to=2026-11-01", "leader", status=400, bearer=True),
+    Page("/api/v1/coverage?bin_m=15", "leader", status=400, bearer=True),
+    # [4]: the statistics and the monthly bulletin
+    Page("/stats", "leader"),
+    Page("/stats/bulletin", "leader"),
+    Page("/api/v1/stats?by=unit", "leader", bearer=True),
+    Page("/api/v1/stats?by=colour", "dispatcher", status=400, bearer=True),
 ]
 
 # Attributes a person reads (or hears from a screen reader)

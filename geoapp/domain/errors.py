@@ -204,3 +204,9 @@ class NotFound(DomainError):
     code = "not_found"
     status = 404
     text = N_("没有找到编号为 {report_id} 的问题。")
+
+
+class ExportTooLarge(DomainError):
+    code = "export_too_large"
+    status = 413
+    text = N_("符合条件的问题有 {n} 条，超过一次导出的上限 {limit} 条；请缩小筛选范围（日期、街路、单位）。")

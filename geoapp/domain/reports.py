@@ -6,6 +6,8 @@ overdue, visibility), each one more expression in `_conditions`, never a joined 
 """
 from __future__ import annotations
 
+import dataclasses
+
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -87,6 +89,7 @@ class ReportFilter:
     overdue: bool = False               # past the deadline while running, or a ledger item past its date
     album: bool | None = None           # flagged for the bimonthly album
     ids: tuple[int, ...] = ()
+    id_after: int | None = None         # keyset paging of a long read (iter_reports): ids above this
     # (street_id, position_m, within_m): reports on that street within_m along it of position_m
     along: tuple[int, float, float] | None = None
     open_only: bool = False             # not finished (vocabulary.FINISHED_STATUSES)
@@ -121,6 +124,8 @@ class ReportFilter:
             yield Report.album.is_(self.album)
         if self.ids:
             yield Report.id.in_(self.ids)
+        if self.id_after is not None:
+            yield Report.id > self.id_after
         if self.along is not None:
             street_id, position, within = self.along
             yield and_(Report.street_id == street_id, Report.position_m.between(position - within, position + within))
@@ -180,3 +185,21 @@ def list_reports(session: Session, flt: ReportFilter = ReportFilter(), order: st
         .order_by(*ORDERS[order]).limit(flt.limit).offset(flt.offset)
     ).all()
     return _with_photos(session, [dict(r._mapping) for r in rows]), total
+
+
+def count_reports(session: Session, flt: ReportFilter) -> int:
+    return session.execute(select(func.count()).select_from(Report).where(flt.where())).scalar_one()
+
+
+def iter_reports(session: Session, flt: ReportFilter, batch: int = 2000):
+    """Every report matching the filter, oldest id first, read in batches by keyset (id > last), so
+    an export of a million reports costs a million rows, not a million offsets."""
+    last = None
+    while True:
+        page = dataclasses.replace(flt, id_after=last, limit=batch, offset=0)
+        rows = session.execute(_joined(select(*_COLUMNS).select_from(Report)).where(page.where())
+                               .order_by(Report.id).limit(batch)).all()
+        if not rows:
+            return
+        yield from _with_photos(session, [dict(r._mapping) for r in rows])
+        last = rows[-1].id
