@@ -64,6 +64,9 @@ class Settings:
     # reported nearby" distance), reported within the last this many days.
     duplicate_along_m: float = field(default_factory=lambda: _float("DUPLICATE_ALONG_M", _nearby_along_m()))
     duplicate_window_days: int = field(default_factory=lambda: int(_float("DUPLICATE_WINDOW_DAYS", 30)))
+    # Coverage per road (geoapp/domain/coverage.py): the default length of a street's bins, in metres
+    # (10-500, a multiple of 10; a query's bin_m overrides it).
+    coverage_bin_m: int = field(default_factory=lambda: int(_float("COVERAGE_BIN_M", 50)))
     # The city's extent (WGS-84 lon/lat). Points outside are refused before any snapping;
     # it is also how swapped latitude/longitude is recognised.
     city_bbox: tuple[float, float, float, float] = field(

@@ -6,7 +6,9 @@ Only with GEOAPP_DEMO=1 (the default, for a first run; Settings.demo). The demo 
 that exists already. A real deployment sets GEOAPP_DEMO=0 and creates its first admin with
 `geoapp users init-admin` (a one-time password that must be changed at first sign-in).
 
-Demo reports go through the real intake path (submit_report), so they are snapped and dispatched
+Demo walks (a third of the representatives walk all of their street twice a month, a third about
+half of it, the rest little or nothing) go through the real walk path (walks.record_chunk), so
+coverage per road (/coverage) shows a believable picture. Demo reports go through the real intake path (submit_report), so they are snapped and dispatched
 exactly as a phone's would be; only their timestamps are spread over the past months. Then each goes
 through the real lifecycle (domain/lifecycle.perform, at simulated moments): most are dispatched,
 accepted and handled with an after photo — some on time, some late — and rated; some are reopened
@@ -18,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -91,17 +94,19 @@ def load_demo(session: Session, settings: Settings, *, n_reports: int = 300, see
                         + ", ".join(leftover) + "; give each a new one with `geoapp users set-password NAME`")
         return message
     users = _ensure_users(session)
+    walked = _demo_walks(session, settings, users, random.Random(seed + 1))
     already = session.execute(text("SELECT count(*) FROM reports")).scalar_one()
     if already:
-        return f"demo users ready; {already} reports already stored, none added"
+        return f"demo users ready; {walked}; {already} reports already stored, none added"
     rng = random.Random(seed)
     items = session.execute(select(Category).where(Category.level == "item").order_by(Category.code)).scalars().all()
     if not items:
         return "no categories loaded: run `geoapp gis load` first"
     streets = session.execute(text("SELECT id, code, name, from_name, to_name FROM streets ORDER BY code")).all()
     reps = [u for u in users.values() if u.role == "representative"]
-    rules = IntakeRules(city_bbox=settings.city_bbox, snap_tolerance_m=settings.snap_tolerance_m,
-                        photo_dir=settings.photo_dir, photo_max_bytes=1, photo_max_px=1)
+    # the last months' reports come with a photo, through the real pipeline (watermarked), so the
+    # album and the quotas have something true to show; older ones without, to keep the load quick
+    rules = IntakeRules.from_settings(settings)
     now = dt.datetime.now(dt.timezone.utc)
     created = 0
     for i in range(n_reports):
@@ -119,30 +124,108 @@ def load_demo(session: Session, settings: Settings, *, n_reports: int = 300, see
         where = f"{street.name}{street.from_name}至{street.to_name}段"
         description = rng.choice(PHRASES).format(item=item.name, where=where, street=street.name)
         at = now - dt.timedelta(days=rng.uniform(0, 180), minutes=rng.uniform(0, 600))
+        photos = [_before_photo(rng)] if now - at < PHOTOS_WITHIN else []
         sub = Submission(client_id=uuid.uuid5(DEMO_NAMESPACE, str(i)), lat=lat, lon=lon, crs="wgs84",
-                         category=item.code, description=description)
+                         category=item.code, description=description, photos=photos)
         reporter = Reporter(user_id=user.id, role="representative", street_id=own)
         _report, was_created = submit_report(session, reporter, sub, rules, at=at)
         created += was_created
     outcomes = _spread_over_lifecycle(session, settings, users, rng, now)
-    return (f"demo users ready; {created} demo reports created; "
-            + ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items())))
+    from .web.albums import issue_demo_album  # renders the PDF with the app's templates
+    album = issue_demo_album(session, now)     # 第1期: the two months before last
+    issued = f"; album 第{album['number']}期 issued ({len(album['entries'])} problems)" if album else ""
+    return (f"demo users ready; {walked}; {created} demo reports created; "
+            + ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items())) + issued)
+
+
+# How the demo's representatives walk their streets (coverage per road has something true to show):
+# a third walk all of it, twice a month; a third walk about half of it (a stretch that moves a little
+# from month to month), once a month; the rest have not walked it for months, or never.
+WALK_MONTHS = 4
+WALK_STEP_M, WALK_STEP_S = 7.0, 5.0     # a point every 5 s at a walker's pace
+
+
+def _demo_walks(session: Session, settings: Settings, users: dict[str, User], rng: random.Random) -> str:
+    """The demo's walks, sent through the real path (walks.record_chunk: cleaning, matching to the
+    streets, walk_intervals), at moments over the past months. Once: none are added when walks exist."""
+    from .domain.walks import Chunk, Point, Walker, WalkRules, record_chunk
+
+    if session.execute(text("SELECT count(*) FROM walks")).scalar_one():
+        return "demo walks already stored, none added"
+    rules = WalkRules.from_settings(settings)
+    zone = ZoneInfo(settings.display_tz)
+    now = dt.datetime.now(zone)
+    reps = sorted((u for u in users.values() if u.role == "representative"), key=lambda u: u.username)
+    month_starts = [now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)]
+    for _ in range(WALK_MONTHS - 1):
+        month_starts.insert(0, (month_starts[0] - dt.timedelta(days=1)).replace(day=1))
+    plans = []   # (user, fraction from, fraction to, local start)
+    for n, user in enumerate(reps):
+        kind = ("full", "half", "none")[n % 3]
+        for m, first in enumerate(month_starts):
+            if kind == "full":
+                spans = [(0.0, 1.0), (1.0, 0.0)]
+            elif kind == "half":
+                a = rng.uniform(0.0, 0.15) + 0.05 * (m % 2)
+                spans = [(a, a + 0.5)]
+            else:
+                spans = [(0.2, 0.45)] if m == 0 and n % 2 == 0 else []
+            for f0, f1 in spans:
+                latest = min(now - dt.timedelta(hours=2), (first + dt.timedelta(days=32)).replace(day=1))
+                window_h = max((latest - first).total_seconds() / 3600 - 10, 1)
+                start = first + dt.timedelta(hours=rng.uniform(0, window_h))
+                start = start.replace(hour=rng.randint(8, 16))
+                if start < now - dt.timedelta(hours=1):
+                    plans.append((user, f0, f1, start))
+    chunks = 0
+    for k, (user, f0, f1, start) in enumerate(plans):
+        rep = user.representative
+        coords = session.execute(text("""
+            SELECT ST_X(p), ST_Y(p) FROM (
+              SELECT ST_Transform(ST_Translate(ST_LineInterpolatePoint(line, :f0 + (:f1 - :f0) * g / n),
+                                               (random() - 0.5) * 8, (random() - 0.5) * 8), 4326) AS p, g
+              FROM (SELECT ST_GeometryN(geom_m, 1) AS line,
+                           GREATEST(ceil(abs(:f1 - :f0) * length_m / :step)::int, 1) AS n
+                    FROM streets WHERE id = :street) s, generate_series(0, n) g) q ORDER BY g"""),
+            {"street": rep.street_id, "f0": f0, "f1": f1, "step": WALK_STEP_M}).all()
+        points = tuple(Point(lon, lat, (start + dt.timedelta(seconds=WALK_STEP_S * i)).astimezone(dt.timezone.utc),
+                             rng.uniform(4, 12)) for i, (lon, lat) in enumerate(coords))
+        walk_id = uuid.uuid5(DEMO_NAMESPACE, f"walk-{user.username}-{k}")
+        for c in range(0, len(points), 1000):   # the phone sends a long walk in pieces
+            piece = points[max(c - 1, 0):c + 1000]
+            if len(piece) >= 2:
+                record_chunk(session, Walker(user.id, rep.id), Chunk(walk_id, c // 1000, "wgs84", piece), rules)
+                chunks += 1
+    return f"{len(plans)} demo walks ({chunks} chunks)"
+
+
+PHOTOS_WITHIN = dt.timedelta(days=100)
+
+
+def _picture(rng: random.Random, ground: tuple[int, int, int], tones: tuple[int, int], shapes: int) -> bytes:
+    """A plain camera-sized picture of blocks on a ground (the demo has no real photos)."""
+    import io
+
+    from PIL import Image, ImageDraw
+    image = Image.new("RGB", (960, 720), ground)
+    draw = ImageDraw.Draw(image)
+    for _ in range(shapes):
+        x, y = rng.randrange(0, 900), rng.randrange(0, 660)
+        draw.rectangle((x, y, x + rng.randrange(40, 200), y + rng.randrange(20, 120)),
+                       fill=tuple(rng.randrange(*tones) for _ in range(3)))
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
+def _before_photo(rng: random.Random) -> bytes:
+    """A darker, busier 'before' picture for a demo report."""
+    return _picture(rng, (96, 92, 84), (30, 150), 24)
 
 
 def _after_photo(rng: random.Random) -> bytes:
     """A plain 'after' picture for the demo's handled reports (a real unit sends its own photo)."""
-    import io
-
-    from PIL import Image, ImageDraw
-    image = Image.new("RGB", (960, 720), (150, 160, 150))
-    draw = ImageDraw.Draw(image)
-    for _ in range(12):
-        x, y = rng.randrange(0, 900), rng.randrange(0, 660)
-        draw.rectangle((x, y, x + rng.randrange(40, 200), y + rng.randrange(20, 120)),
-                       fill=tuple(rng.randrange(90, 220) for _ in range(3)))
-    buf = io.BytesIO()
-    image.save(buf, "JPEG", quality=80)
-    return buf.getvalue()
+    return _picture(rng, (150, 160, 150), (90, 220), 12)
 
 
 def _spread_over_lifecycle(session: Session, settings: Settings, users: dict[str, User], rng: random.Random,

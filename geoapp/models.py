@@ -379,9 +379,10 @@ class StreetCrossing(Base):
     start: computed by PostGIS from the geometry (street_crossings_refresh(), re-run by a trigger on
     every change of `streets`). Never written by the app."""
     __tablename__ = "street_crossings"
-    street_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    position_m: Mapped[float] = mapped_column(Double, primary_key=True)
-    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    street_id: Mapped[int] = mapped_column(Integer)
+    position_m: Mapped[float] = mapped_column(Double)
+    name: Mapped[str] = mapped_column(Text)
     name_en: Mapped[str | None] = mapped_column(Text)
     other_street_id: Mapped[int | None] = mapped_column(Integer)   # NULL: the street's own end
 

@@ -424,3 +424,21 @@ def test_an_issued_album_in_english_leaves_no_chinese_but_user_data(client, auth
         assert left == [], (path, left[:10])
     texts = without_user_data(shown_texts(client.get("/api/v1/albums?lang=en", headers=auth("leader"))), user_data())
     assert [t for t in texts if CJK.search(t)] == []
+
+
+def test_rendering_an_album_leaves_cut_off_uploads_refused(client, auth, flagged):
+    """WeasyPrint switches Pillow's process-wide LOAD_TRUNCATED_IMAGES on when imported; the photo
+    pipeline must still refuse a cut-off JPEG in the same process after an album was rendered."""
+    import io
+
+    from PIL import Image
+
+    from geoapp.domain.errors import BadPhoto
+    from geoapp.domain.photos import prepare_photo
+
+    assert issue(client, auth, CURRENT).status_code == 201
+    buf = io.BytesIO()
+    Image.effect_noise((1200, 900), 60).convert("RGB").save(buf, "JPEG", quality=90)
+    data = buf.getvalue()
+    with pytest.raises(BadPhoto):
+        prepare_photo(data[: len(data) // 2], max_bytes=10**7, max_px=1600)

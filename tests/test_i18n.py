@@ -377,7 +377,8 @@ def test_map_dates_and_distances_follow_the_locale(client, signin, users, auth, 
 from tests.browser.conftest import CHROMIUM, browser, live_server, offline_page, sign_in  # noqa: E402,F401
 
 LAYOUT_PAGES = [("/login", None), ("/account/password", "dispatcher"), ("/map", "dispatcher"),
-                ("/no/such/page", "dispatcher")]
+                ("/no/such/page", "dispatcher"), ("/coverage", "leader"),
+                ("/stats", "leader"), ("/albums", "leader")]
 HEADER_ROW_PX = 44
 
 

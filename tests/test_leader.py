@@ -41,3 +41,16 @@ def test_the_console_is_closed_to_a_leader_and_the_map_open(as_user):
     assert leader.get("/console").status_code == 403
     assert leader.get("/console/duplicates").status_code == 403
     assert leader.get("/map").status_code == 200
+
+
+def test_a_leader_lands_on_coverage_and_sees_the_programme_links(as_user):
+    leader = as_user("leader")
+    r = leader.get("/")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/coverage")
+    html = leader.get("/map").get_data(as_text=True)
+    assert 'class="topbar-programme"' in html and 'href="/stats"' in html and 'href="/albums"' in html
+
+
+def test_a_representative_has_no_programme_links(as_user):
+    html = as_user("rep03").get("/my").get_data(as_text=True)
+    assert 'class="topbar-programme"' not in html

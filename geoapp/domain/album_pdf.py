@@ -48,13 +48,28 @@ class PhotoFetcher:
         return photo_file(self.photo_dir, unquote(url[len(PHOTO_SCHEME):]))
 
 
+def _keep_truncated_images_refused() -> None:
+    """WeasyPrint, when imported, sets Pillow's process-wide LOAD_TRUNCATED_IMAGES, which would make
+    domain/photos.py accept a cut-off upload as a photo in every later request. The album's images
+    are our own complete published copies, so it is switched back off."""
+    from PIL import ImageFile
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+# Photos are printed about 85 mm wide: 200 dpi is ~670 px, sharp on paper and on screen at 200 %;
+# the published 1600 px copies (the evidence) stay as they are in the photo store. Without this an
+# album of 100 problems is ~43 MB, too big to e-mail to the city government.
+PRINT_IMAGES = {"dpi": 200, "jpeg_quality": 85, "optimize_images": True}
+
+
 def write_pdf(html: str, stylesheet: Path, photo_dir: Path) -> tuple[RenderedPdf, list[str]]:
     """The PDF of `html` and the URLs refused on the way (none when the album is well formed)."""
     from weasyprint import CSS, HTML
+    _keep_truncated_images_refused()
 
     fetcher = PhotoFetcher(photo_dir)
     document = HTML(string=html, base_url=PHOTO_SCHEME, url_fetcher=fetcher.weasyprint_fetcher).render(
-        stylesheets=[CSS(filename=str(stylesheet), url_fetcher=fetcher.weasyprint_fetcher)])
+        stylesheets=[CSS(filename=str(stylesheet), url_fetcher=fetcher.weasyprint_fetcher)], **PRINT_IMAGES)
     out = io.BytesIO()
     document.write_pdf(out)
     return RenderedPdf(data=out.getvalue(), pages=len(document.pages)), fetcher.refused

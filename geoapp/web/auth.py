@@ -40,6 +40,7 @@ from ..config import Settings
 from ..domain import accounts
 from ..domain.accounts import (MIN_PASSWORD_LENGTH, WeakPassword, WrongPassword, authenticate, end_sessions,
                                user_for_key, user_for_session)
+from ..domain.visibility import Viewer, reads_programme
 from ..models import User
 from ..translations import N_
 from . import database, read_session, settings
@@ -345,5 +346,15 @@ def init_app(app: Flask) -> None:
 
     limiter = Limiter(get_remote_address, app=app, storage_uri=s.ratelimit_storage_uri,
                       strategy="fixed-window")
+    app.context_processor(_programme_nav)
     app.extensions["geoapp_sign_in_throttle"] = SignInThrottle(
         limiter, s.login_fails_per_user, s.login_fails_per_ip, s.login_fail_window_minutes)
+
+
+def _programme_nav() -> dict:
+    """`programme_nav` for base.html: links to coverage, statistics and the album for their readers."""
+    try:
+        authenticated = current_user.is_authenticated
+    except Exception:  # noqa: BLE001 - an error page rendered before the user could be loaded
+        return {"programme_nav": False}
+    return {"programme_nav": authenticated and reads_programme(Viewer.of(current_user.user))}

@@ -188,7 +188,17 @@ def queue():
         "console/queue.html", tab=tab, tab_label=_(TAB_LABELS[tab]), tabs=tabs, rows=rows, by_unit=by_unit,
         total=total, shown_from=flt.offset + 1, shown_to=flt.offset + len(rows), pages=pages, filters=filters,
         choices=_choices(choices, lang), map_url=url_for("maps.show_map") + ("?" + urlencode(filters) if filters else ""),
-        duplicates_url=DUPLICATES_URL + ("?" + urlencode(filters) if filters else ""), colours=present.STATUS_COLOURS)
+        duplicates_url=DUPLICATES_URL + ("?" + urlencode(filters) if filters else ""), colours=present.STATUS_COLOURS,
+        exports=_export_links(filters))
+
+
+# The open-data exports (geoapp/web/exports.py) of every report the filters match, all tabs together.
+EXPORT_FORMATS = (("geojson", "GeoJSON"), ("csv", "CSV"), ("xlsx", "Excel"), ("gpkg", "GeoPackage"))
+
+
+def _export_links(filters: dict) -> list[dict]:
+    query = "?" + urlencode(filters) if filters else ""
+    return [{"label": label, "url": f"/api/v1/exports/reports.{fmt}{query}"} for fmt, label in EXPORT_FORMATS]
 
 
 def _choices(choices: dict, lang: str) -> dict:

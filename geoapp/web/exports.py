@@ -27,7 +27,7 @@ from ..db import close_quietly
 from . import database, read_session, settings
 from .api import api_login_required, report_filter
 from .i18n import current_language
-from .tables import attachment, csv_response, xlsx_bytes, xlsx_response
+from .tables import Sheet, attachment, csv_response, xlsx_bytes, xlsx_response
 
 bp = Blueprint("exports", __name__)
 api_bp = Blueprint("exports_api", __name__, url_prefix="/api/v1")
@@ -96,7 +96,8 @@ def reports_export(fmt: str):
         return csv_response(headers, rows, _filename("csv"))
     if fmt == "xlsx":
         widths = [8, 8, 14, 8, 16, 10, 10, 10, 12, 12, 40, 10, 17, 24, 24, 17, 17, 8, 17, 17, 8, 8, 8]
-        return xlsx_response(xlsx_bytes(translate(N_("问题"), lang), headers, rows, widths), _filename("xlsx"))
+        return xlsx_response(xlsx_bytes(Sheet(translate(N_("问题"), lang), headers, rows, widths=widths)),
+                             _filename("xlsx"))
     return _geopackage(keys, [present.report_row(r, lang, tz) for r in records])
 
 

@@ -34,7 +34,7 @@ bp = Blueprint("phone", __name__)
 
 # Where each role starts after signing in.
 HOME_OF_ROLE = {"representative": "phone.my_street", "dispatcher": "console.queue", "admin": "console.queue",
-                "unit_handler": "unit.queue"}
+                "unit_handler": "unit.queue", "leader": "coverage.table_page"}
 
 MY_REPORTS_SHOWN = 50  # newest first; older ones stay reachable through the API and the map
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 from urllib.parse import quote
 
@@ -15,6 +16,7 @@ from flask import Response, stream_with_context
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -60,43 +62,55 @@ def csv_response(headers: Sequence[str], rows: Iterable[Sequence[Any]], filename
                     headers={"Content-Disposition": attachment(filename), "Cache-Control": "private, no-store"})
 
 
-def xlsx_bytes(sheet_title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]],
-               widths: Sequence[int] | None = None) -> bytes:
-    """An XLSX workbook of one sheet: a bold header row, frozen; numbers and times typed."""
+# Number formats a column may ask for (Excel's codes); a column without one keeps the cell's own.
+NUMBER_FORMATS = {"metres": "#,##0.0", "share": "0.0%", "count": "0", "decimal": "0.00", "text": "@",
+                  "time": "yyyy-mm-dd hh:mm"}
+
+
+@dataclass
+class Sheet:
+    """One sheet of a workbook: a bold frozen header row, then the rows; `kinds` (NUMBER_FORMATS keys,
+    one per column) and `widths` (characters) are optional."""
+    title: str
+    headers: Sequence[str]
+    rows: Iterable[Sequence[Any]]
+    kinds: Sequence[str] | None = None
+    widths: Sequence[int] | None = None
+
+
+def xlsx_bytes(*sheets: Sheet) -> bytes:
+    """An XLSX workbook (write-only: a million rows stream through): numbers and times typed, text
+    always stored as text."""
     wb = Workbook(write_only=True)
-    ws = wb.create_sheet(title=sheet_title[:31])
-    for i, width in enumerate(widths or (), start=1):
-        ws.column_dimensions[_column_letter(i)].width = width
-    ws.freeze_panes = "A2"
-    bold = Font(bold=True)
-    header_cells = []
-    for h in headers:
-        cell = WriteOnlyCell(ws, value=str(h))
-        cell.font = bold
-        header_cells.append(cell)
-    ws.append(header_cells)
-    for row in rows:
-        ws.append([_xlsx_cell(ws, v) for v in row])
+    for sheet in sheets:
+        ws = wb.create_sheet(title=sheet.title[:31])
+        for i, width in enumerate(sheet.widths or (), start=1):
+            ws.column_dimensions[get_column_letter(i)].width = width
+        ws.freeze_panes = "A2"
+        bold = Font(bold=True)
+        header_cells = []
+        for h in sheet.headers:
+            cell = WriteOnlyCell(ws, value=str(h))
+            cell.font = bold
+            header_cells.append(cell)
+        ws.append(header_cells)
+        formats = [NUMBER_FORMATS[k] for k in sheet.kinds] if sheet.kinds else None
+        for row in sheet.rows:
+            ws.append([_xlsx_cell(ws, v, formats[i] if formats else None) for i, v in enumerate(row)])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
 
 
-def _xlsx_cell(ws, value: Any):
+def _xlsx_cell(ws, value: Any, number_format: str | None):
+    cell = WriteOnlyCell(ws, value=value)
     if isinstance(value, str):
-        cell = WriteOnlyCell(ws, value=value)
         cell.data_type = "s"  # never a formula, whatever the text starts with
-        return cell
     if isinstance(value, dt.datetime):
-        cell = WriteOnlyCell(ws, value=value)
-        cell.number_format = "yyyy-mm-dd hh:mm"
-        return cell
-    return value
-
-
-def _column_letter(i: int) -> str:
-    from openpyxl.utils import get_column_letter
-    return get_column_letter(i)
+        cell.number_format = NUMBER_FORMATS["time"]
+    elif number_format is not None and value is not None:
+        cell.number_format = number_format
+    return cell
 
 
 def xlsx_response(body: bytes, filename: str) -> Response:
