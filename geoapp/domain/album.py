@@ -36,9 +36,11 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from ..models import Album, AlbumEntry, Category, Photo, Report, User
-from ..translations import N_
 from . import album_map
-from .errors import DomainError, PhotoStoreUnavailable
+from .errors import (  # noqa: F401 - the album's refusals, also read as albums.<Name> by the web layer
+    AlbumAlreadyIssued, AlbumEmpty, AlbumFileDamaged, AlbumNotFound, AlbumOutOfOrder, AlbumPeriodNotStarted,
+    BadAlbumPeriod,
+)
 from .inputs import refusal
 from .report_photos import ORIGINAL_DIR, store_file
 from .reports import ReportFilter, list_reports
@@ -51,47 +53,6 @@ CHINESE_NUMERALS = "一二三四五六七八九十"
 _LOCK_KEY = 0x616C62756D  # "album": one issue at a time (pg_advisory_xact_lock)
 
 
-# --- refusals -------------------------------------------------------------------------------------
-
-class BadAlbumPeriod(DomainError):
-    code = "bad_album_period"
-    text = N_("图册周期须为连续两个整月：从某月 1 日到次月最后一天（例如 2026-09-01 至 2026-10-31）；收到 {from_} 至 {to}。")
-
-
-class AlbumPeriodNotStarted(DomainError):
-    code = "album_period_not_started"
-    status = 422
-    text = N_("图册周期 {from_} 至 {to} 尚未开始，不能印发。")
-
-
-class AlbumAlreadyIssued(DomainError):
-    code = "album_already_issued"
-    status = 409
-    text = N_("{from_} 至 {to} 的图册已于 {issued_on} 印发为第 {number} 期；已印发的图册不再重新生成，请下载第 {number} 期。")
-
-
-class AlbumOutOfOrder(DomainError):
-    code = "album_out_of_order"
-    status = 409
-    text = N_("该周期与已印发的第 {number} 期（{last_from} 至 {last_to}）重叠或早于它；图册按时间顺序编号，新一期须从 {next_from} 或之后开始。")
-
-
-class AlbumEmpty(DomainError):
-    code = "album_empty"
-    status = 422
-    text = N_("{from_} 至 {to} 没有列入问题图册的问题（调度员在问题页面勾选“列入问题图册”），未印发。")
-
-
-class AlbumNotFound(DomainError):
-    code = "not_found"
-    status = 404
-    text = N_("没有第 {number} 期问题图册。")
-
-
-class AlbumFileDamaged(PhotoStoreUnavailable):
-    code = "album_file_damaged"
-    text = N_("第 {number} 期图册的 PDF 文件缺失或与印发时不符（SHA-256 不一致），请管理员从备份恢复 {path}。")
-    retry_after = 3600
 
 
 # --- the period -----------------------------------------------------------------------------------
