@@ -351,3 +351,11 @@ def test_the_pages_show_the_table_the_street_and_its_quota_history(as_user, user
     assert rep.get("/coverage/S04").status_code == 404
     assert rep.get("/coverage").get_data(as_text=True).count('<tr data-code="S') == 1
     assert as_user("handler01").get("/coverage").status_code == 403
+
+
+def test_a_representative_reaches_their_street_s_coverage_from_my_street(as_user):
+    rep = as_user("rep03")
+    html = rep.get("/my").get_data(as_text=True)
+    assert 'href="/coverage/S03"' in html
+    assert rep.get("/coverage/S03").status_code == 200
+    assert rep.get("/coverage/S04").status_code == 404
