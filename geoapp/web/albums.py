@@ -156,7 +156,10 @@ def _index(error: str | None = None, status: int = 200, asked: dict | None = Non
             "size_mb": f"{a['pdf_size'] / 1024 / 1024:.1f}"})
     form = asked or {"from": proposal.start.isoformat(), "to": proposal.end.isoformat()}
     may_issue = Viewer.of(current_user).dispatches
-    return render_template("albums/index.html", albums=rows, form=form, may_issue=may_issue, error=error), status
+    # the proposed period still running: issuing now closes it (later flags go to the next issue)
+    running = proposal.end >= today and not asked
+    return render_template("albums/index.html", albums=rows, form=form, may_issue=may_issue, error=error,
+                           running=running), status
 
 
 @bp.get("/albums")
