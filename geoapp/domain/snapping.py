@@ -25,6 +25,8 @@ class Snap:
     street_name_en: str | None = None  # for English refusals; None when the data has no English name
 
 
+# The position along the street is street_measure() (migration 0009): the one measure reports,
+# walks and coverage per road share (the parts of a street counted in order).
 _NEAREST_STREET = text(f"""
 WITH p AS (
     SELECT ST_Transform(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), {METRIC_SRID}) AS g
@@ -33,15 +35,9 @@ WITH p AS (
     FROM streets s, p
     ORDER BY s.geom_m <-> p.g
     LIMIT 1
-), parts AS (
-    SELECT d.path[1] AS i, d.geom AS g FROM nearest n, ST_Dump(n.geom_m) AS d
-), hit AS (
-    SELECT parts.i, parts.g FROM parts, p ORDER BY ST_Distance(parts.g, p.g), parts.i LIMIT 1
 )
-SELECT n.id, n.code, n.name, n.name_en, n.distance_m,
-       COALESCE((SELECT sum(ST_Length(parts.g)) FROM parts WHERE parts.i < hit.i), 0)
-         + ST_LineLocatePoint(hit.g, p.g) * ST_Length(hit.g) AS position_m
-FROM nearest n, hit, p
+SELECT n.id, n.code, n.name, n.name_en, n.distance_m, street_measure(n.geom_m, p.g) AS position_m
+FROM nearest n, p
 """)
 
 
