@@ -26,7 +26,6 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -41,7 +40,7 @@ from .errors import (  # noqa: F401 - the album's refusals, also read as albums.
     AlbumAlreadyIssued, AlbumEmpty, AlbumFileDamaged, AlbumNotFound, AlbumOutOfOrder, AlbumPeriodNotStarted,
     BadAlbumPeriod,
 )
-from .inputs import refusal
+from .inputs import parse_day, refusal
 from .report_photos import ORIGINAL_DIR, store_file
 from .reports import ReportFilter, list_reports
 
@@ -57,18 +56,14 @@ _LOCK_KEY = 0x616C62756D  # "album": one issue at a time (pg_advisory_xact_lock)
 
 # --- the period -----------------------------------------------------------------------------------
 
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
 def _day(field: str, value: Any) -> dt.date:
-    if value in (None, ""):
-        raise refusal(field, "missing")
-    if not isinstance(value, str) or not _DATE.fullmatch(value.strip()):
-        raise refusal(field, "date")
     try:
-        return dt.date.fromisoformat(value.strip())
+        day = parse_day(value)
     except ValueError:
         raise refusal(field, "date") from None
+    if day is None:
+        raise refusal(field, "missing")
+    return day
 
 
 @dataclass(frozen=True)

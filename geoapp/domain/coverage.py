@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from ..models import User
 from ..translations import N_, Text, translate
 from .errors import BadInput, UnknownStreet
-from .inputs import _code, validate
+from .inputs import _code, parse_day, validate
 from .quota import counted_photos
 from .visibility import Viewer, reads_programme
 
@@ -68,12 +68,8 @@ def _refusal(field: str, problem: str, **ctx) -> BadInput:
 
 def _day(field: str):
     def parse(value: Any) -> dt.date | None:
-        if value in (None, ""):
-            return None
         try:
-            if not isinstance(value, str) or len(value.strip()) != 10 or not value.strip().isascii():
-                raise ValueError
-            return dt.date.fromisoformat(value.strip())
+            return parse_day(value)
         except ValueError:
             raise _refusal(field, "date") from None
     return BeforeValidator(parse)

@@ -210,13 +210,22 @@ def _codes(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(_code(v) for v in value))
 
 
-def _date(value: Any) -> dt.date | None:
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def parse_day(value: Any) -> dt.date | None:
+    """A calendar day as every query string and body writes it, YYYY-MM-DD in ASCII digits; None when
+    absent or empty; ValueError otherwise (each caller refuses it in its own words)."""
     if value in (None, ""):
         return None
-    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value.strip()):
-        raise _fail("date")
+    if not isinstance(value, str) or not _DAY.fullmatch(value.strip()):
+        raise ValueError(value)
+    return dt.date.fromisoformat(value.strip())
+
+
+def _date(value: Any) -> dt.date | None:
     try:
-        return dt.date.fromisoformat(value.strip())
+        return parse_day(value)
     except ValueError:
         raise _fail("date") from None
 

@@ -33,7 +33,7 @@ from ..models import METRIC_SRID
 from ..translations import N_, Text
 from .coords import BBox, to_wgs84
 from .errors import BadInput, OutsideCity, UnknownStreet, WalkChunkReused, WalkIdConflict
-from .inputs import _client_id, _code, _crs, _fail, number, validate
+from .inputs import _client_id, _code, _crs, _fail, number, parse_day, validate
 from .visibility import Viewer, sees_walks_of_everyone
 from .vocabulary import DEFAULT_CRS
 
@@ -420,12 +420,8 @@ def chunk_answer(session: Session, walk_id: uuid.UUID, chunk_no: int) -> dict:
 
 def _day(field: str):
     def parse(value: Any) -> dt.date | None:
-        if value in (None, ""):
-            return None
         try:
-            if not isinstance(value, str) or len(value.strip()) != 10:
-                raise ValueError
-            return dt.date.fromisoformat(value.strip())
+            return parse_day(value)
         except ValueError:
             raise _refusal(field, "date") from None
     return BeforeValidator(parse)
