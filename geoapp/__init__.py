@@ -17,6 +17,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         static_folder=str(Path(__file__).parent / "static"),
     )
     app.config.update(settings.as_flask_config())
+    if settings.trusted_proxy_hops:
+        # behind nginx: the client's address and scheme as the one trusted proxy saw them, so the
+        # sign-in limits, the logs and Secure cookies see the real client (deploy/nginx/geoapp.conf)
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     app.json.ensure_ascii = False  # Chinese stays readable in API responses
     app.extensions["geoapp_db"] = Database(settings.database_url)
 
@@ -35,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     security.init_app(app, settings)
     app.register_blueprint(health.bp)
     app.register_blueprint(assets.bp)
+    assets.init_app(app)
     for api_bp in (api.bp, api_me.bp, api_walks.bp, photo_routes.bp):
         app.register_blueprint(api_bp)
         # the API checks CSRF itself, only for writes that ride on the session cookie (api.api_login_required)

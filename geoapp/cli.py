@@ -14,13 +14,24 @@ def _db():
     return current_app.extensions["geoapp_db"]
 
 
-def alembic_config(database_url: str):
+def alembic_config(database_url: str, app_role: str | None = None):
+    """Migrations run on `database_url` (the owner's); `app_role`, when given, is granted its rows'
+    privileges afterwards (geoapp/db_roles.py)."""
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
     cfg.attributes["database_url"] = database_url
+    cfg.attributes["app_role"] = app_role
     return cfg
+
+
+def owner_alembic_config():
+    """The migrations as the installed settings run them: as the owner, granting the app's role."""
+    from .db_roles import app_role_for
+
+    s = current_app.config["GEOAPP"]
+    return alembic_config(s.owner_database_url, app_role_for(s.owner_database_url, s.database_url))
 
 
 db_cli = click.Group("db", help="Database schema (Alembic migrations).")
@@ -32,7 +43,7 @@ def db_upgrade(revision: str):
     """Apply migrations up to REVISION (default: head)."""
     from alembic import command
 
-    command.upgrade(alembic_config(current_app.config["GEOAPP"].database_url), revision)
+    command.upgrade(owner_alembic_config(), revision)
     click.echo(f"database at {revision}")
 
 
@@ -42,7 +53,7 @@ def db_downgrade(revision: str):
     """Revert migrations down to REVISION (e.g. base)."""
     from alembic import command
 
-    command.downgrade(alembic_config(current_app.config["GEOAPP"].database_url), revision)
+    command.downgrade(owner_alembic_config(), revision)
 
 
 gis_cli = click.Group("gis", help="City data in gis_data/.")
@@ -162,10 +173,16 @@ map_cli = click.Group("map", help="The console map's aggregates.")
 def map_rebuild_cells():
     """Recount report_cells from reports (the trigger keeps them in step; run this after a bulk
     load that disabled it)."""
+    from .db import Database
     from .domain.map_cells import rebuild
 
-    with _db().transaction() as session:
-        rows = rebuild(session)
+    # the rebuild truncates the aggregate: a job for the schema's owner (scripts/geoapp-admin passes it)
+    owner = Database(current_app.config["GEOAPP"].owner_database_url)
+    try:
+        with owner.transaction() as session:
+            rows = rebuild(session)
+    finally:
+        owner.dispose()
     click.echo(f"report_cells rebuilt: {rows} rows")
 
 

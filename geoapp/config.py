@@ -51,6 +51,11 @@ def _secret_key() -> str:
 class Settings:
     # postgresql://… ; scripts/serve and scripts/test export it for the project-local cluster.
     database_url: str = field(default_factory=lambda: os.environ.get("DATABASE_URL", ""))
+    # The role that owns the schema and runs the migrations (`geoapp db upgrade`, `geoapp restore`);
+    # the app itself connects as DATABASE_URL's role, which may only read and write rows
+    # (geoapp/db_roles.py). Unset: the same as DATABASE_URL (one role for everything, not for production).
+    owner_database_url: str = field(default_factory=lambda: os.environ.get("OWNER_DATABASE_URL")
+                                    or os.environ.get("DATABASE_URL", ""))
     secret_key: str = field(default_factory=_secret_key)
     # A report must lie within this many metres of a key street (measured in the metric CRS).
     snap_tolerance_m: float = field(default_factory=lambda: _float("SNAP_TOLERANCE_M", 30.0))
@@ -119,6 +124,10 @@ class Settings:
     # Where those counts are kept (Flask-Limiter / `limits` storage URI). memory:// is right for the one
     # waitress process `geoapp serve` runs (counts reset on restart); several processes or hosts need a
     # shared store, e.g. redis://host:6379.
+    # How many reverse proxies stand in front of the app and are trusted to say who the client is
+    # (X-Forwarded-For/-Proto): 0 for `geoapp serve` reached directly (a client's header is then
+    # ignored, so no one can choose their own address), 1 behind the production nginx.
+    trusted_proxy_hops: int = field(default_factory=lambda: int(_float("GEOAPP_PROXY_HOPS", 0)))
     ratelimit_storage_uri: str = field(default_factory=lambda: os.environ.get("RATELIMIT_STORAGE_URI") or "memory://")
 
     # notifications (geoapp/domain/notifications.py): e-mailed through this SMTP server when SMTP_HOST is

@@ -31,6 +31,14 @@ def run_migrations_online() -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+        app_role = config.attributes.get("app_role")
+        if app_role:  # the app's role gets its rows' privileges on whatever the migrations created
+            from geoapp.db_roles import grant_app_role
+
+            if connection.in_transaction():  # alembic's own reads may have begun one
+                connection.commit()
+            with connection.begin():
+                grant_app_role(connection, app_role)
     engine.dispose()
 
 

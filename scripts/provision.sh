@@ -79,12 +79,35 @@ pg_data_dir() {
 provision_cluster() {
   local bin=/usr/lib/postgresql/$PG_MAJOR/bin data
   data=$(pg_data_dir)
+  if [ -f "$data/PG_VERSION" ] && ! as_pg test -f "$data/geoapp-least-privilege"; then
+    # A cluster made before [5]: its superuser is `geoapp` and every local account gets in with no
+    # password (trust). It cannot be narrowed in place (the bootstrap superuser cannot be demoted), so it
+    # is made anew; a development cluster holds demo and test data, which the scripts load again.
+    say "the cluster in $data lets every local account in as superuser (made before least privilege): replacing it"
+    as_pg "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+    as_pg find "$data" -mindepth 1 -delete
+  fi
   if [ ! -f "$data/PG_VERSION" ]; then
     say "creating a project-local PostgreSQL cluster in $data"
     mkdir -p "$data"
     [ "$(id -u)" = 0 ] && chown postgres: "$data"
     chmod 700 "$data"
-    as_pg "$bin/initdb" -D "$data" -U geoapp --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+    # The superuser `postgres` is reached only over the cluster's own socket by the OS user that owns
+    # the cluster (peer authentication); every other connection is a password login (scram-sha-256)
+    # of geoapp's two roles (provision_roles). Nothing is `trust`.
+    as_pg "$bin/initdb" -D "$data" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
+      --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+    as_pg tee "$data/pg_hba.conf" >/dev/null <<HBA
+# geoapp (scripts/provision.sh): least privilege. TYPE DATABASE USER ADDRESS METHOD
+local   all   postgres                  peer map=geoapp_superuser
+local   all   geoapp_owner,geoapp_app   scram-sha-256
+host    all   geoapp_owner,geoapp_app   127.0.0.1/32   scram-sha-256
+host    all   geoapp_owner,geoapp_app   ::1/128        scram-sha-256
+HBA
+    as_pg tee "$data/pg_ident.conf" >/dev/null <<IDENT
+geoapp_superuser  $(pg_owner)  postgres
+IDENT
+    as_pg touch "$data/geoapp-least-privilege"
     # the derived port may be taken (another checkout's cluster, another service): take the next free one
     while (exec 3<>"/dev/tcp/127.0.0.1/$PG_PORT") 2>/dev/null; do PG_PORT=$((PG_PORT + 1)); done
     cat >> "$data/postgresql.conf" <<CONF
@@ -108,18 +131,60 @@ CONF
   PG_SOCKET_DIR=$data
 }
 
+# The password of one of geoapp's database roles, made once and kept in var/ (readable by its owner only).
+role_password() {
+  local file="$VAR/db-password-$1"
+  if [ ! -s "$file" ]; then
+    (umask 077; python3 -c 'import secrets; print(secrets.token_hex(24))' > "$file.tmp.$$" && mv "$file.tmp.$$" "$file")
+  fi
+  cat "$file"
+}
+
+as_superuser() {  # psql as the cluster's superuser, over its socket (peer authentication)
+  as_pg psql -X -q -h "$PG_SOCKET_DIR" -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 "$@"
+}
+
+# Two roles, as in production (deploy/ and scripts/install-production do the same):
+#   geoapp_owner  owns the database and its tables, runs the migrations; not a superuser
+#   geoapp_app    what the app connects as: SELECT/INSERT/UPDATE/DELETE on geoapp's tables only
+#                 (INSERT/SELECT on the append-only ones), granted by `geoapp db upgrade` (geoapp/db_roles.py)
+provision_roles() {
+  local role
+  for role in geoapp_owner geoapp_app; do
+    as_superuser -d postgres <<SQL
+SELECT format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION', '$role')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$role') \gexec
+SET password_encryption = 'scram-sha-256';
+ALTER ROLE $role LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD '$(role_password "$role")';
+SQL
+  done
+}
+
 provision_database() {
   local name=$1
   if [ -n "${DATABASE_URL:-}" ]; then
     say "using DATABASE_URL from the environment; no local cluster started"
     export DATABASE_URL
+    export OWNER_DATABASE_URL=${OWNER_DATABASE_URL:-$DATABASE_URL}
     return
   fi
   provision_cluster
-  local psql=(psql -X -q -h "$PG_SOCKET_DIR" -p "$PG_PORT" -U geoapp -d postgres -v ON_ERROR_STOP=1)
-  if [ "$("${psql[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = '$name'")" != 1 ]; then
+  provision_roles
+  if [ "$(as_superuser -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$name'")" != 1 ]; then
     say "creating database $name"
-    "${psql[@]}" -c "CREATE DATABASE \"$name\""
+    as_superuser -d postgres -c "CREATE DATABASE \"$name\" OWNER geoapp_owner"
   fi
-  export DATABASE_URL="postgresql://geoapp@/$name?host=$PG_SOCKET_DIR&port=$PG_PORT"
+  # PostGIS needs a superuser to install; the rest belongs to the owner. Nobody else may connect, and
+  # nobody but the owner may create anything in the schema.
+  as_superuser -d "$name" <<SQL
+CREATE EXTENSION IF NOT EXISTS postgis;
+ALTER DATABASE "$name" OWNER TO geoapp_owner;
+REVOKE ALL ON DATABASE "$name" FROM PUBLIC;
+GRANT CONNECT, TEMPORARY ON DATABASE "$name" TO geoapp_app;
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO geoapp_app;
+SQL
+  local where="$name?host=$PG_SOCKET_DIR&port=$PG_PORT"
+  export DATABASE_URL="postgresql://geoapp_app:$(role_password geoapp_app)@/$where"
+  export OWNER_DATABASE_URL="postgresql://geoapp_owner:$(role_password geoapp_owner)@/$where"
 }

@@ -42,15 +42,37 @@ def database_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def migrated(database_url):
-    """The schema rebuilt from the migrations, then gis_data/ loaded through the real loader."""
+def owner_database_url(database_url) -> str:
+    """The role that owns the test schema (scripts/test: geoapp_owner); the app runs as database_url's."""
+    return os.environ.get("TEST_OWNER_DATABASE_URL") or database_url
+
+
+@pytest.fixture(scope="session")
+def owner_db(owner_database_url):
+    """The schema owner's connection: for what the app's role may not do (TRUNCATE, DDL, history)."""
+    db = Database(owner_database_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated(database_url, owner_db, owner_database_url):
+    """The schema rebuilt from the migrations by its owner (granting the app's role its rows'
+    privileges, as `geoapp db upgrade` does), then gis_data/ loaded through the real loader as the app."""
     from alembic import command
 
+    from geoapp.db_roles import app_role_for
+
+    with owner_db.engine.begin() as conn:
+        if conn.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar_one():
+            # one superuser for everything (a DATABASE_URL of the operator's): rebuild the schema whole
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        else:
+            # the owner drops what it owns; PostGIS (the superuser's, made at provisioning) stays
+            conn.execute(text("DROP OWNED BY CURRENT_USER"))
+    command.upgrade(alembic_config(owner_database_url, app_role_for(owner_database_url, database_url)), "head")
     db = Database(database_url)
-    with db.engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    command.upgrade(alembic_config(database_url), "head")
     with db.transaction() as session:
         load_city_data(session, GIS_DATA, Settings(database_url=database_url).city_bbox)
     yield db
@@ -58,13 +80,14 @@ def migrated(database_url):
 
 
 @pytest.fixture
-def settings(database_url, tmp_path) -> Settings:
-    return Settings(database_url=database_url, photo_dir=tmp_path / "photos", secret_key="test-secret")
+def settings(database_url, owner_database_url, tmp_path) -> Settings:
+    return Settings(database_url=database_url, owner_database_url=owner_database_url,
+                    photo_dir=tmp_path / "photos", secret_key="test-secret")
 
 
 @pytest.fixture
-def db(migrated) -> Database:
-    with migrated.engine.begin() as conn:
+def db(migrated, owner_db) -> Database:
+    with owner_db.engine.begin() as conn:
         conn.execute(text("TRUNCATE report_events, reports, users RESTART IDENTITY CASCADE"))
     return migrated
 

@@ -71,17 +71,17 @@ def test_readyz_notices_an_unwritable_photo_store(app, settings, tmp_path):
     assert r.status_code == 503 and r.json["checks"]["photo_store"]["ok"] is False
 
 
-def test_readyz_notices_a_schema_behind_the_code(client, db):
+def test_readyz_notices_a_schema_behind_the_code(client, db, owner_db):
     from sqlalchemy import text
 
-    with db.transaction() as s:
+    with owner_db.transaction() as s:  # only migrations write it
         head = s.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
         s.execute(text("UPDATE alembic_version SET version_num = '0001'"))
     try:
         r = client.get("/readyz")
         assert r.status_code == 503 and "geoapp db upgrade" in r.json["checks"]["database"]["detail"]
     finally:
-        with db.transaction() as s:
+        with owner_db.transaction() as s:  # only migrations write it
             s.execute(text("UPDATE alembic_version SET version_num = :h"), {"h": head})
 
 

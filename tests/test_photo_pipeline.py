@@ -368,15 +368,16 @@ def test_an_ambiguous_commit_keeps_every_file_and_the_sweep_takes_only_orphans(c
 # --- the migration that made photos a table ---------------------------------------------------------
 
 def test_migration_0005_moves_a_reports_photo_path_into_the_photos_table_and_back(client, auth, streets, db,
-                                                                                  database_url):
+                                                                                  database_url, owner_database_url):
     from alembic import command
 
     from geoapp.cli import alembic_config
+    from geoapp.db_roles import app_role_for
 
     r = post(client, auth("rep03"), *streets.point("S03", 0.5), [(camera_jpeg(size=(400, 300)), "a.jpg")])
     [before] = photo_rows(db, r.json["id"])
     db.engine.dispose()
-    config = alembic_config(database_url)
+    config = alembic_config(owner_database_url, app_role_for(owner_database_url, database_url))
     try:
         command.downgrade(config, "0004")
         with db.transaction() as s:

@@ -60,6 +60,24 @@ def store_published(photo_dir: Path, data: bytes) -> str:
     return store_file(photo_dir, f"{PUBLISHED_DIR}/{digest[:2]}/{digest}.jpg", data)
 
 
+FILE_MODE, DIR_MODE = 0o640, 0o750  # the app's user reads and writes, its group (backups) reads, no one else
+
+
+def make_private_dirs(root: Path, directory: Path) -> None:
+    """`directory` (under `root`) and the folders between, created DIR_MODE whatever the umask."""
+    missing = []
+    while directory != root and not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    root.mkdir(parents=True, exist_ok=True)
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            pass
+        os.chmod(folder, DIR_MODE)
+
+
 def store_file(photo_dir: Path, rel: str, data: bytes) -> str:
     """Write `data` at photo_dir/rel atomically (rel is named by the content, so writing it again is
     harmless) and return rel. A store that cannot be written (read-only, full, missing) is a 503:
@@ -69,10 +87,11 @@ def store_file(photo_dir: Path, rel: str, data: bytes) -> str:
         if path.exists() and path.stat().st_size == len(data):
             os.utime(path)  # a fresh mtime: the sweep must not take it while its row is being committed
             return rel
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(photo_dir, path.parent)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
         try:
-            with open(tmp, "wb") as fh:
+            # originals keep their EXIF/GPS (admins only): no other local account may read the store
+            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())

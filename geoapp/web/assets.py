@@ -31,3 +31,29 @@ def vendor_url(package: str, filename: str) -> str:
 @bp.app_context_processor
 def _vendor_url():
     return {"vendor_url": vendor_url}
+
+
+def release_tag(static_dir: str) -> str:
+    """A short digest of every file under static/ and the vendored packages' versions: it changes
+    whenever a file nginx serves changes, so those files may be cached for a year (deploy/nginx)."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(static_dir).rglob("*")):
+        if path.is_file():
+            digest.update(str(path.relative_to(static_dir)).encode())
+            digest.update(path.read_bytes())
+    for module in (xstatic.pkg.leaflet, xstatic.pkg.leaflet_markercluster):
+        digest.update(module.VERSION.encode())
+    return digest.hexdigest()[:12]
+
+
+def init_app(app) -> None:
+    """Every URL of a static or vendored file carries ?v=<release>, so a new release is a new URL."""
+    tag = release_tag(app.static_folder)
+
+    @app.url_defaults
+    def _release(endpoint, values):
+        if endpoint in ("static", "assets.vendor") and "v" not in values:
+            values["v"] = tag

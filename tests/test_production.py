@@ -1,0 +1,151 @@
+"""The production install, for real (scripts/install-production): Debian's nginx, gunicorn as the
+user geoapp, PostgreSQL as postgres, all on loopback. It lays down /opt/geoapp, /etc/geoapp and
+/var/lib/geoapp, so it runs only as root and where asked to: in CI (CI=true, a throwaway machine) or
+with GEOAPP_TEST_PRODUCTION=1. It listens on high ports (18443, 18080) so it meets no other server."""
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import stat
+import subprocess
+import time
+import http.client
+from pathlib import Path
+
+import pytest
+
+from geoapp.config import PROJECT_ROOT
+
+HTTPS, HTTP = 18443, 18080
+wanted = os.geteuid() == 0 and (os.environ.get("CI") or os.environ.get("GEOAPP_TEST_PRODUCTION") == "1")
+pytestmark = pytest.mark.skipif(not wanted, reason="the production install runs as root in CI "
+                                "or with GEOAPP_TEST_PRODUCTION=1 (it installs into /opt, /etc, /var)")
+
+
+def install() -> subprocess.CompletedProcess:
+    env = dict(os.environ, GEOAPP_HTTPS_PORT=str(HTTPS), GEOAPP_HTTP_PORT=str(HTTP), GEOAPP_DEMO="0")
+    for name in ("DATABASE_URL", "OWNER_DATABASE_URL", "TEST_DATABASE_URL", "TEST_OWNER_DATABASE_URL"):
+        env.pop(name, None)
+    return subprocess.run([str(PROJECT_ROOT / "scripts" / "install-production")], env=env, capture_output=True,
+                          text=True, timeout=1200)
+
+
+@pytest.fixture(scope="module")
+def installed():
+    first = install()
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    yield first
+
+
+def https(path: str, method: str = "GET", body=None, headers=None, source: str = "127.0.0.1"):
+    context = ssl._create_unverified_context()  # the install's self-signed certificate
+    conn = http.client.HTTPSConnection("127.0.0.1", HTTPS, context=context, timeout=20,
+                                       source_address=(source, 0))
+    conn.request(method, path, body=body, headers=headers or {})
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    return r, data
+
+
+def pids_of(pattern: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out]
+
+
+def user_of(pid: int) -> str:
+    import pwd
+
+    return pwd.getpwuid(os.stat(f"/proc/{pid}").st_uid).pw_name
+
+
+def test_ready_through_nginx_and_tls(installed):
+    r, body = https("/readyz")
+    assert r.status == 200, body
+    assert r.getheader("Strict-Transport-Security", "").startswith("max-age=")
+    assert len(r.msg.get_all("Strict-Transport-Security")) == 1
+
+
+def test_plain_http_is_redirected_to_https(installed):
+    conn = http.client.HTTPConnection("127.0.0.1", HTTP, timeout=10)
+    conn.request("GET", "/login?next=/map")
+    r = conn.getresponse()
+    assert r.status == 301 and r.getheader("Location") == f"https://127.0.0.1:{HTTPS}/login?next=/map"
+
+
+def test_static_files_are_served_by_nginx_with_a_long_lifetime(installed):
+    r, page = https("/login")
+    assert r.status == 200
+    import re
+
+    css = re.search(rb'href="(/static/css/[^"]+\?v=[0-9a-f]+)"', page).group(1).decode()
+    r, _ = https(css)
+    assert r.status == 200 and "immutable" in r.getheader("Cache-Control", "")
+
+
+def test_each_process_runs_as_its_own_user(installed):
+    gunicorn = pids_of("gunicorn -c /opt/geoapp/deploy/gunicorn.conf.py")
+    assert len(gunicorn) >= 3  # a master and its workers
+    assert {user_of(p) for p in gunicorn} == {"geoapp"}
+    assert {user_of(p) for p in pids_of("nginx: worker process")} == {"www-data"}
+    assert {user_of(p) for p in pids_of("postgres -D /var/lib/postgresql/15/geoapp")} == {"postgres"}
+    listening = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True).stdout
+    # the database listens on loopback only
+    assert not any(":5433" in line and not ("127.0.0.1:5433" in line or "[::1]:5433" in line)
+                   for line in listening.splitlines())
+
+
+def test_data_is_the_apps_alone_and_the_code_is_read_only_to_it(installed):
+    data = Path("/var/lib/geoapp")
+    mode = data.stat()
+    assert stat.S_IMODE(mode.st_mode) == 0o750 and user_of_path(data) == "geoapp"
+    key = data / "secret_key"
+    assert key.exists() and stat.S_IMODE(key.stat().st_mode) & 0o007 == 0
+    env = Path("/etc/geoapp/geoapp.env")
+    assert stat.S_IMODE(env.stat().st_mode) == 0o640
+    assert stat.S_IMODE(Path("/etc/geoapp/owner.env").stat().st_mode) == 0o600
+    for path in ("/opt/geoapp/venv/lib", "/opt/geoapp/src/geoapp", "/opt/geoapp/deploy"):
+        assert subprocess.run(["runuser", "-u", "geoapp", "--", "test", "-w", path]).returncode != 0, path
+    # no other local account reaches the data
+    assert subprocess.run(["runuser", "-u", "nobody", "--", "ls", "/var/lib/geoapp"],
+                          capture_output=True).returncode != 0
+
+
+def user_of_path(path: Path) -> str:
+    import pwd
+
+    return pwd.getpwuid(path.stat().st_uid).pw_name
+
+
+def test_nginx_limits_sign_in_attempts_per_address(installed):
+    """nginx's limit_req on /login: a flood from one address is cut to its burst (429), while
+    another address is still served."""
+    statuses = [https("/login", source="127.0.0.2")[0].status for _ in range(30)]
+    assert 429 in statuses and statuses[0] == 200
+    assert https("/login", source="127.0.0.3")[0].status == 200
+
+
+def test_a_client_that_sends_its_headers_slowly_is_cut_off(installed):
+    """client_header_timeout 10 s: a connection that never finishes its request is closed by nginx,
+    bounded here at 30 s."""
+    context = ssl._create_unverified_context()
+    with socket.create_connection(("127.0.0.1", HTTPS), timeout=30) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"GET /login HTTP/1.1\r\nHost: localhost\r\n")  # and never the blank line
+            started = time.monotonic()
+            try:
+                data = tls.recv(1024)
+            except (ConnectionResetError, ssl.SSLError):
+                data = b""
+            waited = time.monotonic() - started
+    assert waited < 25 and (data == b"" or b"408" in data)
+
+
+def test_running_it_again_changes_nothing(installed):
+    before = sorted(pids_of("gunicorn -c /opt/geoapp/deploy/gunicorn.conf.py"))
+    again = install()
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "installing release" not in again.stderr
+    assert sorted(pids_of("gunicorn -c /opt/geoapp/deploy/gunicorn.conf.py")) == before
+    assert https("/readyz")[0].status == 200
