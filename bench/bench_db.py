@@ -17,8 +17,14 @@ def fresh_city(app):
     """Yields (session, users by name, rep01's API key) inside one transaction, committed on exit,
     so a benchmark can read what else it needs (points on a street…) in the same session."""
     settings, db = app.config["GEOAPP"], app.extensions["geoapp_db"]
-    with db.engine.begin() as conn:
-        conn.execute(text("TRUNCATE report_events, reports, users RESTART IDENTITY CASCADE"))
+    from geoapp.db import Database
+
+    owner = Database(settings.owner_database_url)  # emptying tables is the schema owner's (db_roles.py)
+    try:
+        with owner.engine.begin() as conn:
+            conn.execute(text("TRUNCATE report_events, reports, users RESTART IDENTITY CASCADE"))
+    finally:
+        owner.dispose()
     with db.transaction() as session:
         load_city_data(session, PROJECT_ROOT / "gis_data", settings.city_bbox)
         users = _ensure_users(session)
