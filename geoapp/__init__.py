@@ -42,7 +42,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     security.init_app(app, settings)
     app.register_blueprint(health.bp)
     app.register_blueprint(assets.bp)
-    assets.init_app(app)
     for api_bp in (api.bp, api_me.bp, api_walks.bp, photo_routes.bp):
         app.register_blueprint(api_bp)
         # the API checks CSRF itself, only for writes that ride on the session cookie (api.api_login_required)
