@@ -35,6 +35,20 @@ umask = 0o007
 accesslog = None
 errorlog = "-"
 loglevel = "info"
+# gunicorn's own lines as the app's are: JSON (geoapp/logs.py), so app.log is one format throughout
+if os.environ.get("GEOAPP_LOG_FORMAT", "text").strip().lower() == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "geoapp.logs.JsonFormatter"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
+                                "stream": "ext://sys.stderr"}},
+        # each key replaces gunicorn's default (which names its own handlers): all three are given;
+        # the root gets its handler from the app (geoapp/logs.py configure_logging)
+        "root": {"level": "WARNING", "handlers": []},
+        "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+                    "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False}},
+    }
 # ProxyFix in the app trusts exactly one hop (GEOAPP_PROXY_HOPS=1); gunicorn itself trusts none.
 forwarded_allow_ips = ""
 proc_name = "geoapp"

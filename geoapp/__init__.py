@@ -17,6 +17,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         static_folder=str(Path(__file__).parent / "static"),
     )
     app.config.update(settings.as_flask_config())
+    from . import logs
+
+    logs.init_app(app, settings)  # first: every later hook's log records carry the request id
     if settings.trusted_proxy_hops:
         # behind nginx: the client's address and scheme as the one trusted proxy saw them, so the
         # sign-in limits, the logs and Secure cookies see the real client (deploy/nginx/geoapp.conf)
@@ -35,13 +38,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     from .web import (api, api_me, api_walks, assets, auth, close_session, errors, health, i18n, maps, phone,
                       photos as photo_routes, pin, security)
 
-    photos.configure_decoding(settings.photo_decode_slots)
+    photos.configure_decoding(settings.photo_decode_slots, run_dir=settings.run_dir)  # per machine: lock files
     app.teardown_appcontext(close_session)
     i18n.init_app(app)
     errors.init_app(app)
     security.init_app(app, settings)
     app.register_blueprint(health.bp)
     app.register_blueprint(assets.bp)
+    assets.init_app(app)
     for api_bp in (api.bp, api_me.bp, api_walks.bp, photo_routes.bp):
         app.register_blueprint(api_bp)
         # the API checks CSRF itself, only for writes that ride on the session cookie (api.api_login_required)

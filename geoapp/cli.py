@@ -166,6 +166,34 @@ def photos_sweep(older_than: int, dry_run: bool):
     click.echo(f"{len(removed)} orphan photo file(s) {'found' if dry_run else 'removed'} in {settings.photo_dir}")
 
 
+@photos_cli.command("sync")
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("dest", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--to", "to", type=click.Path(file_okay=False, path_type=Path),
+              help="DEST, as an option instead of the second argument.")
+def photos_sync(source: Path, dest: Path | None, to: Path | None):
+    """Copy into DEST (the standby machine's photo store) every photo, original and album file of
+    SOURCE that DEST lacks, each checked against the SHA-256 it is named by; a damaged file is reported
+    and not copied (exit status 1). Idempotent: run it every minute. Needs no database."""
+    from .domain.errors import DomainError
+    from .domain.photo_sync import sync_photo_store
+
+    if (dest is None) == (to is None):
+        raise click.UsageError("give DEST, either as the second argument or as --to DEST")
+    dest = dest or to
+    try:
+        result = sync_photo_store(source, dest)
+    except DomainError as exc:  # DEST cannot be written (full, read-only): nothing half-written
+        raise click.ClickException(f"{exc.message('zh')} {exc.message('en')}") from None
+    for rel in result.damaged:
+        click.echo(f"damaged, not copied (content does not match its name): {source / rel}", err=True)
+    for rel in result.unnamed:
+        click.echo(f"not named by its SHA-256, not copied: {source / rel}", err=True)
+    click.echo(f"photos sync {source} -> {dest}: {result.summary()}")
+    if result.damaged:
+        raise SystemExit(1)
+
+
 map_cli = click.Group("map", help="The console map's aggregates.")
 
 
@@ -194,11 +222,38 @@ def notify_run():
     """Tell the lead units and dispatchers of newly overdue reports, then send the outbox through the
     configured SMTP server (SMTP_HOST; none: the inbox only). `geoapp serve` does this every
     NOTIFY_INTERVAL_S seconds; run it from cron when serving otherwise."""
-    from .domain.notifications import run
+    from .notifier import run_round
 
-    counts = run(_db(), current_app.config["GEOAPP"])
+    counts = run_round(_db(), current_app.config["GEOAPP"])
+    if counts is None:  # geoapp/notifier.py: one sender at a time
+        click.echo("another notification round is running (geoapp notify loop, or serve): skipped")
+        return
     click.echo("overdue notifications added: {overdue}; e-mails sent: {sent}, failed: {failed}, "
                "left for the next run: {left}".format(**counts))
+
+
+@notify_cli.command("loop")
+@click.option("--interval", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds between rounds (default NOTIFY_INTERVAL_S, or 300 if that is 0).")
+def notify_loop(interval: float | None):
+    """Run `notify run` now and then every NOTIFY_INTERVAL_S seconds until SIGTERM or Ctrl-C (a
+    round in progress finishes first): the production install's notification sender, a process of
+    its own. Several may run; each round is taken under an advisory lock (geoapp/notifier.py)."""
+    import logging
+    import signal
+    import threading
+
+    from .notifier import run_rounds
+
+    settings = current_app.config["GEOAPP"]
+    interval = interval or (settings.notify_interval_s if settings.notify_interval_s > 0 else 300.0)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo(f"[geoapp] notification sender: a round every {interval:g} s (SIGTERM stops it)")
+    run_rounds(current_app._get_current_object(), interval, stop, first_at_once=True)
+    click.echo("[geoapp] notification sender stopped")
 
 
 albums_cli = click.Group("albums", help="The bimonthly problem album (问题图册).")
@@ -231,9 +286,59 @@ def albums_issue(from_: str, to: str, by: str):
                f"{album['pdf_pages']} pages, {album['pdf_size'] / 1e6:.1f} MB, sha256 {album['pdf_sha256']}")
 
 
+@click.command("backup")
+@click.option("--output", type=click.Path(path_type=Path),
+              help="A folder (the archive is named geoapp-backup-<UTC time>.tar in it) or a file path; "
+                   "default VAR_DIR/backups.")
+@click.option("--keep", type=click.IntRange(min=1), default=None,
+              help="Then remove all but the newest KEEP geoapp-backup-*.tar of that folder.")
+def backup_command(output: Path | None, keep: int | None):
+    """Write one consistent archive: the database (pg_dump -Fc, one snapshot), the photo and album
+    files it names, and manifest.json (schema revision, row counts, SHA-256 of every file). Exit
+    status 1 when a file the database names is missing or damaged (the archive is written and says so)."""
+    from .backup import BackupError, create_backup
+
+    try:
+        result = create_backup(current_app.config["GEOAPP"], output, keep=keep)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    for rel in result.missing:
+        click.echo(f"数据库引用的文件缺失 referenced but missing: {rel}", err=True)
+    for rel in result.damaged:
+        click.echo(f"文件内容与其 SHA-256 名称不符 damaged (content does not match its name): {rel}", err=True)
+    click.echo(result.summary())
+    if result.missing or result.damaged:
+        raise SystemExit(1)
+
+
+@click.command("restore")
+@click.argument("archive", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a database that already holds reports.")
+def restore_command(archive: Path, force: bool):
+    """Rebuild an empty install from ARCHIVE (made by `geoapp backup`): every file's SHA-256 is
+    checked first, then the database is restored as the owner in one transaction and the photo and
+    album files put back. Stop the app first."""
+    from .backup import BackupError, restore_backup
+
+    try:
+        result = restore_backup(current_app.config["GEOAPP"], archive, force=force)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    c = result.manifest["counts"]
+    click.echo(f"restored {archive} (made {result.manifest['created_at']}): {c.get('reports', 0)} reports, "
+               f"{c.get('report_events', 0)} events, {result.files_written} files"
+               + (f"; privileges granted to {result.granted_to}" if result.granted_to else ""))
+    if result.manifest.get("missing"):
+        click.echo(f"the archive lacked {len(result.manifest['missing'])} file(s) the database names "
+                   "(missing when it was made): " + ", ".join(result.manifest["missing"]), err=True)
+    if result.revision_note:
+        click.echo(result.revision_note, err=True)
+
+
 def register_commands(app: Flask) -> None:
     from .serve import serve
-    for group in (db_cli, gis_cli, demo_cli, users_cli, photos_cli, map_cli, notify_cli, serve, albums_cli):
+    for group in (db_cli, gis_cli, demo_cli, users_cli, photos_cli, map_cli, notify_cli, serve, albums_cli,
+                  backup_command, restore_command):
         app.cli.add_command(group)
 
 

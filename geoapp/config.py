@@ -36,15 +36,33 @@ def _default_office_hours() -> str:
 
 
 def _secret_key() -> str:
-    """A stable secret across restarts without asking the operator for one."""
+    """A stable secret across restarts without asking the operator for one: VAR_DIR/secret_key,
+    made on the first start. Workers starting together must agree on it, so each writes a whole key
+    to a file of its own and hard-links it to the final name: the link either makes the key or fails
+    because another process made it first, and then that one is read. Never seen half-written."""
     if os.environ.get("SECRET_KEY"):
         return os.environ["SECRET_KEY"]
     path = VAR_DIR / "secret_key"
     if not path.exists():
         VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+        tmp = VAR_DIR / f".secret_key.{os.getpid()}.{secrets.token_hex(8)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        try:
+            os.fchmod(fd, 0o640)  # the app's user, and its group (backups); whatever the umask
+            os.write(fd, secrets.token_hex(32).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process was first: its key is the key
+        finally:
+            os.unlink(tmp)
+    key = path.read_text().strip()
+    if not key:
+        raise RuntimeError(f"{path} is empty: remove it (a new key is then made) or set SECRET_KEY")
+    return key
 
 
 @dataclass(frozen=True)
@@ -121,14 +139,21 @@ class Settings:
     login_fails_per_user: int = field(default_factory=lambda: int(_float("LOGIN_FAILS_PER_USER", 5)))
     login_fails_per_ip: int = field(default_factory=lambda: int(_float("LOGIN_FAILS_PER_IP", 30)))
     login_fail_window_minutes: int = field(default_factory=lambda: int(_float("LOGIN_FAIL_WINDOW_MINUTES", 15)))
-    # Where those counts are kept (Flask-Limiter / `limits` storage URI). memory:// is right for the one
-    # waitress process `geoapp serve` runs (counts reset on restart); several processes or hosts need a
-    # shared store, e.g. redis://host:6379.
     # How many reverse proxies stand in front of the app and are trusted to say who the client is
     # (X-Forwarded-For/-Proto): 0 for `geoapp serve` reached directly (a client's header is then
     # ignored, so no one can choose their own address), 1 behind the production nginx.
     trusted_proxy_hops: int = field(default_factory=lambda: int(_float("GEOAPP_PROXY_HOPS", 0)))
-    ratelimit_storage_uri: str = field(default_factory=lambda: os.environ.get("RATELIMIT_STORAGE_URI") or "memory://")
+    # Where those counts are kept (Flask-Limiter / `limits` storage URI). `database` (the default): the
+    # table rate_limits in the app's own PostgreSQL, shared by every worker and host, no extra service
+    # (geoapp/ratelimit_store.py); memory:// counts per process (one process only, reset on restart);
+    # redis://host:6379 works too.
+    ratelimit_storage_uri: str = field(default_factory=lambda: os.environ.get("RATELIMIT_STORAGE_URI") or "database")
+    # The app's log lines on stderr (geoapp/logs.py): `text` for a terminal, `json` (production: one
+    # object per line, each with the request id nginx also logs) for /var/log/geoapp/app.log.
+    log_format: str = field(default_factory=lambda: (os.environ.get("GEOAPP_LOG_FORMAT") or "text").strip().lower())
+    # Per-machine coordination files (the photo-decode slots' lock files, geoapp/domain/photos.py): every
+    # process of the app on one machine must use the same folder.
+    run_dir: Path = field(default_factory=lambda: Path(os.environ.get("GEOAPP_RUN_DIR") or VAR_DIR / "run"))
 
     # notifications (geoapp/domain/notifications.py): e-mailed through this SMTP server when SMTP_HOST is
     # set (none: the in-app inbox only); `geoapp notify run`, and `geoapp serve` every NOTIFY_INTERVAL_S
@@ -146,6 +171,8 @@ class Settings:
         # a malformed OFFICE_HOURS stops the app at startup, not at the first dispatch
         from .domain.working_time import OfficeHours
         OfficeHours.from_settings(self)
+        if self.log_format not in ("text", "json"):  # a typo must not silently change the auditor's format
+            raise ValueError(f"GEOAPP_LOG_FORMAT must be text or json, not {self.log_format!r}")
 
     @property
     def request_body_max_bytes(self) -> int:

@@ -440,3 +440,16 @@ class AlbumEntry(Base):
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), unique=True)
     class_code: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict] = mapped_column(JSONB)
+
+
+class RateLimit(Base):
+    """A sign-in limit's count in its fixed window (geoapp/ratelimit_store.py; migration 0011):
+    shared by every worker, written only through INSERT … ON CONFLICT in autocommit."""
+    __tablename__ = "rate_limits"
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint("count >= 0", name="rate_limit_count"),
+        Index("rate_limits_expires_at", "expires_at"),  # the cleanup finds ended windows by it
+    )

@@ -17,7 +17,6 @@ import signal
 import socket
 import sys
 import threading
-import time
 
 import click
 from flask import current_app
@@ -118,28 +117,17 @@ def serve(host: str, port: int, threads: int) -> None:
     server.run()
 
 
-def start_notifier(app, interval_s: float) -> threading.Thread | None:
+def start_notifier(app, interval_s: float, stop: threading.Event | None = None) -> threading.Thread | None:
     """Every `interval_s` seconds, in a daemon thread: the overdue sweep and the e-mail outbox
-    (`geoapp notify run`, domain/notifications.py). A failing round is logged and the next one tries
-    again; the thread dies with the server. interval_s <= 0: not started (cron runs it instead)."""
+    (`geoapp notify run`, domain/notifications.py), each round under an advisory lock so that other
+    processes running it too (`geoapp notify loop`, a second `geoapp serve`) skip rather than send
+    (geoapp/notifier.py). A failing round is logged and the next one tries again; the thread dies
+    with the server, or ends when `stop` is set. interval_s <= 0: not started (cron runs it instead)."""
     if interval_s <= 0:
         return None
-    from .domain.notifications import run
+    from .notifier import run_rounds
 
-    log = logging.getLogger("geoapp.notify")
-    db = app.extensions["geoapp_db"]
-
-    def loop() -> None:
-        while True:
-            time.sleep(interval_s)
-            try:
-                with app.app_context():
-                    counts = run(db, app.config["GEOAPP"])
-                if any(counts.values()):
-                    log.info("notify: %s", counts)
-            except Exception:  # the database restarting, say: the next round tries again
-                log.exception("notify: round failed")
-
-    thread = threading.Thread(target=loop, name="geoapp-notify", daemon=True)
+    thread = threading.Thread(target=run_rounds, args=(app, interval_s, stop or threading.Event()),
+                              kwargs={"first_at_once": False}, name="geoapp-notify", daemon=True)
     thread.start()
     return thread

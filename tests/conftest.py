@@ -82,13 +82,14 @@ def migrated(database_url, owner_db, owner_database_url):
 @pytest.fixture
 def settings(database_url, owner_database_url, tmp_path) -> Settings:
     return Settings(database_url=database_url, owner_database_url=owner_database_url,
-                    photo_dir=tmp_path / "photos", secret_key="test-secret")
+                    photo_dir=tmp_path / "photos", run_dir=tmp_path / "run", secret_key="test-secret")
 
 
 @pytest.fixture
 def db(migrated, owner_db) -> Database:
     with owner_db.engine.begin() as conn:
-        conn.execute(text("TRUNCATE report_events, reports, users RESTART IDENTITY CASCADE"))
+        # rate_limits: the sign-in counts are shared by every app now (geoapp/ratelimit_store.py)
+        conn.execute(text("TRUNCATE report_events, reports, users, rate_limits RESTART IDENTITY CASCADE"))
     return migrated
 
 

@@ -335,12 +335,12 @@ def test_an_ambiguous_commit_keeps_every_file_and_the_sweep_takes_only_orphans(c
 
     # a submission whose transaction really failed leaves its files: orphans, for the sweep only
     from geoapp.domain import report_photos
-    real_add = report_photos.add_photos
+    real_publish = report_photos.publish_photos  # intake publishes (writes) the copies, then inserts
 
     def then_fail(*args, **kwargs):
-        real_add(*args, **kwargs)
+        real_publish(*args, **kwargs)
         raise RuntimeError("the process dies before the commit")
-    with unittest.mock.patch("geoapp.domain.intake.add_photos", then_fail), pytest.raises(RuntimeError):
+    with unittest.mock.patch("geoapp.domain.intake.publish_photos", then_fail), pytest.raises(RuntimeError):
         with db.transaction() as s:
             from geoapp.domain.intake import IntakeRules, Reporter, Submission, submit_report
             rep03 = s.execute(text("SELECT id FROM users WHERE username = 'rep03'")).scalar_one()

@@ -74,14 +74,14 @@ def test_plain_http_is_redirected_to_https(installed):
     assert r.status == 301 and r.getheader("Location") == f"https://127.0.0.1:{HTTPS}/login?next=/map"
 
 
-def test_pages_and_their_files_are_served_through_nginx(installed):
+def test_static_files_are_served_by_nginx_with_a_long_lifetime(installed):
     r, page = https("/login")
     assert r.status == 200
     import re
 
-    css = re.search(rb'href="(/static/css/[^"]+)"', page).group(1).decode()
+    css = re.search(rb'href="(/static/css/[^"]+\?v=[0-9a-f]+)"', page).group(1).decode()
     r, _ = https(css)
-    assert r.status == 200
+    assert r.status == 200 and "immutable" in r.getheader("Cache-Control", "")
 
 
 def test_each_process_runs_as_its_own_user(installed):
@@ -124,6 +124,92 @@ def test_nginx_limits_sign_in_attempts_per_address(installed):
     statuses = [https("/login", source="127.0.0.2")[0].status for _ in range(30)]
     assert 429 in statuses and statuses[0] == 200
     assert https("/login", source="127.0.0.3")[0].status == 200
+
+
+def sign_in(username: str, password: str, source: str) -> tuple[int, str]:
+    """The sign-in page as a browser uses it, from the address `source`: GET /login (its CSRF token
+    and cookie), then POST the form, on one TLS connection."""
+    import re
+    from urllib.parse import urlencode
+
+    context = ssl._create_unverified_context()
+    conn = http.client.HTTPSConnection("127.0.0.1", HTTPS, context=context, timeout=20, source_address=(source, 0))
+    try:
+        conn.request("GET", "/login")
+        r = conn.getresponse()
+        page = r.read()
+        assert r.status == 200, (source, r.status)
+        cookie = r.getheader("Set-Cookie").split(";")[0]
+        token = re.search(rb'name="csrf_token"[^>]*value="([^"]+)"', page).group(1).decode()
+        conn.request("POST", "/login", body=urlencode({"csrf_token": token, "username": username, "password": password}),
+                     headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded",
+                              "Referer": f"https://127.0.0.1:{HTTPS}/login"})
+        r = conn.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        conn.close()
+
+
+def app_log_lines() -> list[dict]:
+    import json
+
+    lines = []
+    for line in Path("/var/log/geoapp/app.log").read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            lines.append(json.loads(line))
+    return lines
+
+
+def test_the_sign_in_limit_holds_across_the_workers_and_counts_the_real_client(installed):
+    """LOGIN_FAILS_PER_USER (5) failures, each from an address of its own, reach gunicorn's workers
+    through nginx; the sixth attempt, from yet another address, is refused by the app (its 429, not
+    nginx's): the count is one, shared by every worker (rate_limits). The app sees each client's
+    own address (ProxyFix, one hop): its log line and its per-address count name 127.0.0.x, never
+    nginx's 127.0.0.1."""
+    import secrets
+
+    name = f"probe-{secrets.token_hex(4)}"
+    statuses = [sign_in(name, "wrong password", f"127.0.0.{21 + i}")[0] for i in range(5)]
+    assert statuses == [401] * 5, statuses
+    status, page = sign_in(name, "wrong password", "127.0.0.26")
+    assert status == 429 and "登录尝试过多" in page, (status, page[:300])
+
+    posts = [e for e in app_log_lines() if e.get("logger") == "geoapp.access" and e.get("path") == "/login"
+             and e.get("method") == "POST" and e.get("remote_addr", "").startswith("127.0.0.2")]
+    assert {e["remote_addr"] for e in posts} >= {f"127.0.0.{21 + i}" for i in range(6)}
+    print("workers that counted the failures:", sorted({e["pid"] for e in posts[-6:]}))
+    keys = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-p", "5433", "-d", "geoapp",
+                           "-tAc", "SELECT key FROM rate_limits"], capture_output=True, text=True, check=True).stdout
+    assert "127.0.0.21" in keys and name in keys, keys
+
+
+def test_nginx_and_the_app_log_the_same_request_id(installed):
+    r, _ = https("/readyz", source="127.0.0.99")
+    request_id = r.getheader("X-Request-ID")
+    assert request_id and len(request_id) == 32
+    time.sleep(0.5)  # nginx writes its line once the response is sent
+    assert any(e.get("request_id") == request_id and e.get("path") == "/readyz" for e in app_log_lines())
+    import json
+
+    nginx = [json.loads(line) for line in Path("/var/log/nginx/geoapp-access.log").read_text().splitlines()
+             if request_id in line]
+    assert nginx and nginx[0]["remote_addr"] == "127.0.0.99" and nginx[0]["uri"] == "/readyz"
+
+
+def test_logs_are_the_apps_own_and_kept_190_days(installed):
+    assert Path("/etc/logrotate.d/geoapp").read_text() == (PROJECT_ROOT / "deploy/logrotate/geoapp").read_text()
+    for log in Path("/var/log/geoapp").glob("*.log"):
+        st = log.stat()
+        assert user_of_path(log) == "geoapp" and stat.S_IMODE(st.st_mode) == 0o640, log
+    debug = subprocess.run(["logrotate", "-d", "/etc/logrotate.d/geoapp"], capture_output=True, text=True)
+    assert debug.returncode == 0, debug.stderr
+    assert "rotate 190" in Path("/etc/logrotate.d/geoapp").read_text()
+
+
+def user_of_path(path: Path) -> str:
+    import pwd
+
+    return pwd.getpwuid(path.stat().st_uid).pw_name
 
 
 def test_a_client_that_sends_its_headers_slowly_is_cut_off(installed):

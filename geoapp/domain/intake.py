@@ -3,9 +3,10 @@
 A report and its photos live or die together without ever deleting a file on a guess: each file is
 written first, under a name made from its own content (so a retry writes the same file), then the
 rows that name it are committed. The published copy's watermark carries the report's id, known only
-once its row is inserted, so the order is: every photo checked and decoded; the originals written;
-the report inserted (flush -> id); each published copy made and written; the photos rows added;
-the caller commits. If the commit fails — or seems to fail while it in fact reached PostgreSQL —
+once its id is drawn, so the order is: every photo checked and decoded; the originals written; the
+report's id drawn from its sequence; each published copy made and written; the report inserted
+(its triggers lock the shared counter rows, so this comes after the photo work); the photos rows
+added; the caller commits. If the commit fails — or seems to fail while it in fact reached PostgreSQL —
 the files stay; files that no row names are removed later by `geoapp photos sweep`
 (report_photos.sweep_orphan_photos), and only once they are older than any transaction could be.
 """
@@ -29,7 +30,7 @@ from .dispatch import CategoryItem, dispatch_unit_for
 from .errors import ClientIdConflict, ClientIdReused, NotARepresentative, UnknownCategory
 from .inputs import ReportInput, validate
 from .photos import ReadPhoto, check_photo_count, read_photo, require_watermark_font
-from .report_photos import Evidence, add_photos, store_original
+from .report_photos import Evidence, publish_photos, store_original
 from .report_photos import sweep_orphan_photos  # noqa: F401  (its home before the photos table; cli, tests)
 from .reports import ReportRecord, get_report
 from .snapping import snap_to_street
@@ -166,10 +167,25 @@ def _store(session: Session, reporter: Reporter, data: ReportInput, digest: str,
 
     # the files first, then the rows that name them (see the module's docstring)
     originals = [store_original(rules.photo_dir, photo) for photo in photos]
-    report_id = session.execute(
+    # The watermark names the report, so its id is drawn first and every published copy made before
+    # the report's row is inserted: that insert's triggers lock the counter rows every report at this
+    # spot shares (report_cells, coverage_marks), and they stay locked until the commit. With the
+    # photo work done by then, concurrent reports wait on each other for the last inserts only
+    # (bench/parallel_intake.py). A concurrent retry that wins leaves this id unused.
+    report_id = session.execute(text("SELECT nextval(pg_get_serial_sequence('reports', 'id'))")).scalar_one()
+    published = []
+    if photos:
+        reporter_name = session.execute(text("SELECT display_name FROM users WHERE id = :id"),
+                                        {"id": reporter.user_id}).scalar_one()
+        # the point as reported (in WGS-84), not the snapped one: where the representative stood
+        published = publish_photos(rules.photo_dir, photos, originals, Evidence(
+            report_id=report_id, street_name=snap.street_name, lon=point.lon, lat=point.lat,
+            reporter_name=reporter_name, received_at=at or dt.datetime.now(dt.timezone.utc),
+            tz=rules.display_tz))
+    inserted = session.execute(
         insert(Report)
         .values(
-            client_id=data.client_id, submission_sha256=digest,
+            id=report_id, client_id=data.client_id, submission_sha256=digest,
             reported_lon=data.lon, reported_lat=data.lat, reported_crs=data.crs,
             geom=f"SRID=4326;POINT({point.lon!r} {point.lat!r})",
             street_id=snap.street_id, distance_m=snap.distance_m, position_m=snap.position_m,
@@ -181,7 +197,7 @@ def _store(session: Session, reporter: Reporter, data: ReportInput, digest: str,
         .on_conflict_do_nothing(index_elements=["client_id"])
         .returning(Report.id)
     ).scalar_one_or_none()
-    if report_id is None:  # a concurrent retry of the same submission won the race
+    if inserted is None:  # a concurrent retry of the same submission won the race
         existing = _existing(session, data.client_id, reporter, digest)
         assert existing is not None
         return existing, False
@@ -193,13 +209,6 @@ def _store(session: Session, reporter: Reporter, data: ReportInput, digest: str,
         data={"street": snap.street_code, "distance_m": round(snap.distance_m, 1),
               "unit": dispatch.unit_code, "dispatch_rule": dispatch.rule},
     ))
-    if photos:
-        reporter_name = session.execute(text("SELECT display_name FROM users WHERE id = :id"),
-                                        {"id": reporter.user_id}).scalar_one()
-        # the point as reported (in WGS-84), not the snapped one: where the representative stood
-        add_photos(session, rules.photo_dir, photos, originals, Evidence(
-            report_id=report_id, street_name=snap.street_name, lon=point.lon, lat=point.lat,
-            reporter_name=reporter_name, received_at=at or dt.datetime.now(dt.timezone.utc),
-            tz=rules.display_tz))
+    session.add_all(published)
     session.flush()
     return get_report(session, report_id), True

@@ -10,8 +10,9 @@ Decoding is where the memory goes, so it is guarded three ways:
   *before* any pixel is decoded (a 190 KB PNG can declare 7000×7000 RGBA, i.e. 196 MB decoded);
 - JPEGs are decoded at reduced scale (libjpeg's DCT scaling, `Image.draft`), so even a 50 MP
   camera photo costs a quarter of its full size or less;
-- at most `slots` images are decoded at once across threads (`configure_decoding`); more wait
-  up to `wait_s` seconds and are then refused with ServerBusy (503, the phone retries).
+- at most `slots` images are decoded at once on the machine, across threads and processes (lock
+  files under RUN_DIR, `configure_decoding`); more wait up to `wait_s` seconds and are then refused
+  with ServerBusy (503, the phone retries).
 Figures: bench/photo_memory.py (`bench/run photo_memory`).
 
 HEIC/HEIF and AVIF are recognised (by their ISO-BMFF `ftyp` brand) and refused with a message
@@ -28,15 +29,18 @@ What a report keeps of each photo (intake.submit_report does the storing):
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import functools
 import hashlib
 import io
 import logging
 import math
+import os
 import shutil
 import struct
 import subprocess
-import threading
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -84,20 +88,64 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Inde
 _NOT_AN_IMAGE = dict(problem="the file is not an image (JPEG, PNG or WebP)",
                      problem_zh="文件不是图片（须为 JPEG、PNG 或 WebP）。")
 
-_decode_slots = threading.BoundedSemaphore(2)
+class DecodeSlots:
+    """`count` slots shared by every process and thread that names the same folder: slot i is the
+    file slot-i there, held with a non-blocking exclusive flock. flock belongs to an open file, so two
+    threads of one process exclude each other as two gunicorn workers do, and a process that dies
+    gives its slot back with its files. A slot is looked for every POLL_S until the wait is over."""
+
+    POLL_S = 0.05
+
+    def __init__(self, folder: Path | None, count: int):
+        self.folder, self.count = folder, count
+
+    def _folder(self) -> Path:
+        if self.folder is None:  # not configured (a script, a test): a folder of this process's own
+            self.folder = Path(tempfile.mkdtemp(prefix="geoapp-decode-slots-"))
+        self.folder.mkdir(mode=0o750, parents=True, exist_ok=True)
+        return self.folder
+
+    def acquire(self, timeout: float) -> int | None:
+        """An open file descriptor holding a slot (give it to `release`), or None after `timeout` s."""
+        folder = self._folder()
+        deadline = time.monotonic() + timeout
+        while True:
+            for i in range(self.count):
+                fd = os.open(folder / f"slot-{i}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return fd
+                except BlockingIOError:
+                    os.close(fd)
+                except BaseException:
+                    os.close(fd)
+                    raise
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            time.sleep(min(self.POLL_S, left))
+
+    @staticmethod
+    def release(fd: int) -> None:
+        os.close(fd)  # closing the file drops its lock
+
+
+_decode_slots = DecodeSlots(None, 2)
 _decode_wait_s = 20.0
 
 
-def configure_decoding(slots: int = 2, wait_s: float = 20.0) -> None:
-    """How many images may be decoded at once across threads, and how long a request waits for a
-    slot before it is refused with ServerBusy. A decode that already holds a slot of the previous
-    setting releases it there; the new setting applies to requests that start waiting after this."""
+def configure_decoding(slots: int = 2, wait_s: float = 20.0, run_dir: Path | None = None) -> None:
+    """How many images may be decoded at once on this machine, and how long a request waits for a
+    slot before it is refused with ServerBusy. `run_dir` (Settings.run_dir) holds the slots' lock
+    files: every process naming it shares the `slots` (gunicorn's workers); None gives this process
+    slots of its own. A decode that holds a slot of the previous setting releases it there; the new
+    setting applies to requests that start waiting after this."""
     global _decode_slots, _decode_wait_s
     if slots < 1:
         raise ValueError(f"decode slots must be at least 1, not {slots}")
     if wait_s < 0:
         raise ValueError(f"decode wait must not be negative, not {wait_s}")
-    _decode_slots = threading.BoundedSemaphore(slots)
+    _decode_slots = DecodeSlots(Path(run_dir) / "decode-slots" if run_dir is not None else None, slots)
     _decode_wait_s = float(wait_s)
 
 
@@ -162,13 +210,13 @@ def read_photo(data: bytes, *, max_bytes: int, max_px: int, tz: str) -> ReadPhot
             raise PhotoTooManyPixels(width=width, height=height, megapixels=width * height / 1e6,
                                      format=_format_name(fmt), max_megapixels=cap / 1e6)
         taken_at = _exif_taken_at(image, tz)  # from the header; before exif_transpose drops the EXIF
-        slots = _decode_slots  # the one we release, even if configure_decoding replaces it meanwhile
-        if not slots.acquire(timeout=_decode_wait_s):
+        slot = _decode_slots.acquire(timeout=_decode_wait_s)
+        if slot is None:
             raise ServerBusy()
         try:
             pixels = _decode_upright(image, fmt, max_px)
         finally:
-            slots.release()
+            DecodeSlots.release(slot)
     except BaseException:
         image.close()  # its pixels are freed now, not whenever the garbage collector gets to them
         raise

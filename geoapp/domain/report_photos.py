@@ -122,15 +122,24 @@ def add_photos(session: Session, photo_dir: Path, photos: list[ReadPhoto], origi
     (`event_id`) come after the kind's earlier ones."""
     first = session.execute(select(func.coalesce(func.max(Photo.seq) + 1, 0)).where(
         Photo.report_id == evidence.report_id, Photo.kind == kind)).scalar_one()
-    for seq, (photo, original_path) in enumerate(zip(photos, originals, strict=True), start=first):
+    session.add_all(publish_photos(photo_dir, photos, originals, evidence, kind, first, event_id))
+
+
+def publish_photos(photo_dir: Path, photos: list[ReadPhoto], originals: list[str], evidence: Evidence,
+                   kind: str = "before", first_seq: int = 0, event_id: int | None = None) -> list[Photo]:
+    """Each photo published (watermark, JPEG) and written, and its row, not yet added to a session:
+    intake does this work before it inserts the report, whose triggers lock the counter rows."""
+    rows = []
+    for seq, (photo, original_path) in enumerate(zip(photos, originals, strict=True), start=first_seq):
         at, source = taken_at(photo, evidence.received_at)
         published, width, height = publish(photo, Watermark(
             at=at, at_source=source, street_name=evidence.street_name, lon=evidence.lon, lat=evidence.lat,
             reporter_name=evidence.reporter_name, report_id=evidence.report_id, tz=evidence.tz))
-        session.add(Photo(report_id=evidence.report_id, kind=kind, seq=seq, original_path=original_path,
+        rows.append(Photo(report_id=evidence.report_id, kind=kind, seq=seq, original_path=original_path,
                           published_path=store_published(photo_dir, published), sha256=photo.sha256,
                           size_bytes=len(photo.original), width=width, height=height,
                           taken_at=at, taken_at_source=source, event_id=event_id))
+    return rows
 
 
 def sweep_orphan_photos(session: Session, photo_dir: Path, *, older_than_s: float = 3600,

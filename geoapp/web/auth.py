@@ -12,7 +12,8 @@ Two credentials, one per surface, both ending in `current_user`:
 - API: `Authorization: Bearer <key>` (the request loader). The API never takes the cookie (it is
   exempt from CSRF protection because of that) and pages never take a key.
 
-Failed sign-ins are counted per username and per client IP (Flask-Limiter's storage, fixed windows);
+Failed sign-ins are counted per username and per client IP (Flask-Limiter's storage, fixed windows; by
+default the table rate_limits, shared by every worker: geoapp/ratelimit_store.py);
 past the limit, sign-in is refused with 429 before any password hash is computed, so guessing costs the
 server nothing and a correct password is refused too until the window ends.
 """
@@ -190,7 +191,7 @@ class SignInThrottle:
     starts at the first failure); tells how long to wait once either count is used up. Only failures
     are counted, by the caller, after the check; the test comes before any hash is computed. Two
     requests for the same name racing through the test can each still be checked: at most the
-    server's thread count (8) beyond the limit."""
+    number of requests served at once (every worker's threads) beyond the limit."""
 
     def __init__(self, limiter: Limiter, per_user: int, per_ip: int, window_minutes: int):
         self.limiter = limiter
@@ -344,7 +345,10 @@ def init_app(app: Flask) -> None:
     manager.request_loader(_load_from_request)
     manager.unauthorized_handler(_unauthorized)
 
-    limiter = Limiter(get_remote_address, app=app, storage_uri=s.ratelimit_storage_uri,
+    from ..ratelimit_store import limiter_storage  # registers the database:// scheme with `limits`
+
+    storage_uri, storage_options = limiter_storage(s.ratelimit_storage_uri, app.extensions["geoapp_db"].engine)
+    limiter = Limiter(get_remote_address, app=app, storage_uri=storage_uri, storage_options=storage_options,
                       strategy="fixed-window")
     app.context_processor(_programme_nav)
     app.extensions["geoapp_sign_in_throttle"] = SignInThrottle(

@@ -85,9 +85,12 @@ function networkFirst(cacheName, request, key, timeoutMs) {
 }
 
 function cacheFirst(request) {
+  // Pages name static files with ?v=<release> (web/assets.py) and PRECACHE names them bare: one copy
+  // per path, the query ignored. STATIC_CACHE is per VERSION already, so a release never mixes.
+  var key = new URL(request.url).pathname;
   return caches.open(STATIC_CACHE).then(function (cache) {
-    return cache.match(request).then(function (hit) {
-      return hit || fetch(request).then(function (r) { return keep(STATIC_CACHE, request, r); });
+    return cache.match(key).then(function (hit) {
+      return hit || fetch(request).then(function (r) { return keep(STATIC_CACHE, key, r); });
     });
   });
 }
