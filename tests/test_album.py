@@ -349,7 +349,18 @@ def test_who_reads_the_albums(client, auth, flagged, as_user):
         for path in ("/albums", listed["html"], listed["pdf"]["url"], "/albums/99.pdf"):
             assert reader.get(path).status_code == 403, (who, path)
     assert client.get("/api/v1/albums").status_code == 401
-    assert client.get(listed["pdf"]["url"]).status_code == 302  # to the sign-in page
+    assert client.get(listed["pdf"]["url"]).status_code == 401  # the API's link: a key, not a page
+    assert client.get(f"/albums/{listed['number']}.pdf").status_code == 302  # the page's: to sign in
+
+
+def test_the_api_s_pdf_link_is_followed_with_an_api_key(client, auth, flagged):
+    """Another system holding a key follows the API's own link (not redirected to the sign-in page)."""
+    listed = issue(client, auth, CURRENT).get_json()
+    r = client.get(listed["pdf"]["url"], headers=auth("leader"))
+    assert r.status_code == 200 and r.mimetype == "application/pdf"
+    assert hashlib.sha256(r.data).hexdigest() == listed["pdf"]["sha256"]
+    assert client.get(listed["pdf"]["url"], headers=auth("rep03")).status_code == 403
+    assert client.get("/api/v1/albums/99.pdf", headers=auth("leader")).status_code == 404
 
 
 def test_the_issue_form_needs_its_csrf_token_and_a_dispatcher(as_user, flagged, signin):

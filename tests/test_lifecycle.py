@@ -228,6 +228,56 @@ def test_two_concurrent_sessions_cannot_both_win(app, db, world):
                                     "('accept', 'reject')"), {"id": world["report"]}).scalar_one() == 1
 
 
+# (first, second): each (report key, action, target key) as two dispatchers send them at the same moment
+MERGE_RACES = {
+    "merge each into the other": (("report", "merge", "survivor"), ("survivor", "merge", "report")),
+    "merge into B, void B": (("report", "merge", "survivor"), ("survivor", "void", None)),
+    "void B, merge into B": (("survivor", "void", None), ("report", "merge", "survivor")),
+}
+
+
+@pytest.mark.parametrize("race", MERGE_RACES)
+def test_a_merge_racing_another_merge_or_a_void_leaves_one_winner(app, db, world, race):
+    """Two dispatchers, two real sessions, both having read version 1 of both reports. The first
+    action is taken and held uncommitted; the second is sent meanwhile and must wait for it (the rows
+    a merge involves are locked in id order and re-read), then be refused — never a cycle of two
+    merged reports, nor a report merged into one that was voided at the same moment."""
+    v = world["viewers"]
+    rules = lifecycle.rules_from_settings(app.config["GEOAPP"])
+    first, second = MERGE_RACES[race]
+
+    def fields(action, target):
+        return ActionFields(version=1, into=world[target]) if action == "merge" else ActionFields(version=1, reason="误报")
+
+    outcome = {}
+
+    def second_dispatcher():
+        key, action, target = second
+        try:
+            with db.transaction() as session:
+                lifecycle.perform(session, v["admin"], world[key], action, fields(action, target), rules)
+            outcome["second"] = "won"
+        except (StaleVersion, ActionPrecondition) as exc:
+            outcome["second"] = type(exc).__name__
+
+    key, action, target = first
+    with db.transaction() as session:
+        lifecycle.perform(session, v["dispatcher"], world[key], action, fields(action, target), rules)
+        thread = threading.Thread(target=second_dispatcher)
+        thread.start()
+        thread.join(1.0)
+        outcome["waited"] = thread.is_alive()  # blocked on the first one's row locks
+    thread.join(10)
+    assert outcome["waited"] and outcome["second"] in ("StaleVersion", "ActionPrecondition"), outcome
+    with db.transaction() as session:
+        a, b = get_report(session, world["report"]), get_report(session, world["survivor"])
+    statuses = (a["status"], b["status"])
+    if first[1] == "void":
+        assert statuses == ("submitted", "void")
+    else:
+        assert statuses == ("merged", "submitted") and a["merged_into_id"] == world["survivor"]
+
+
 def test_the_api_answers_each_refusal_with_its_status(app, client, users, auth, world):
     rid = world["report"]
     post = lambda who, body: client.post(f"/api/v1/reports/{rid}/actions", json=body, headers=auth(who))  # noqa: E731

@@ -235,3 +235,47 @@ def test_running_it_again_changes_nothing(installed):
     assert "installing release" not in again.stderr
     assert sorted(pids_of("gunicorn -c /opt/geoapp/deploy/gunicorn.conf.py")) == before
     assert https("/readyz")[0].status == 200
+
+
+def test_a_graceful_reload_drops_no_request(installed):
+    """An upgrade's reload (the install sends gunicorn HUP when the code changed): new workers start
+    while the old ones finish what they hold, on the same socket. Requests keep arriving through
+    nginx all the while; every one is answered 200, and afterwards other workers answer."""
+    import threading
+
+    gunicorns = pids_of("gunicorn -c /opt/geoapp/deploy/gunicorn.conf.py")
+
+    def parent(pid: int) -> int:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+    master = next(p for p in gunicorns if parent(p) not in gunicorns)
+    workers_before = {p for p in gunicorns if parent(p) == master}
+    statuses: list = []
+    stop = threading.Event()
+
+    def client(n: int):
+        while not stop.is_set():
+            try:
+                statuses.append(https("/readyz", source=f"127.0.0.{60 + n}")[0].status)
+            except OSError as e:  # a dropped connection is what this test is about
+                statuses.append(repr(e))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    subprocess.run(["supervisorctl", "signal", "HUP", "geoapp:geoapp-web"], check=True, capture_output=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until the old workers have all gone
+        now = set(pids_of("gunicorn -c /opt/geoapp/deploy/gunicorn.conf.py")) - {master}
+        if now and not (now & workers_before):
+            break
+        time.sleep(0.2)
+    time.sleep(1.5)
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    workers_after = set(pids_of("gunicorn -c /opt/geoapp/deploy/gunicorn.conf.py")) - {master}
+    print(f"{len(statuses)} requests during the reload; workers {sorted(workers_before)} -> {sorted(workers_after)}")
+    assert workers_after and not (workers_after & workers_before)
+    assert len(statuses) > 20 and set(statuses) == {200}, [s for s in statuses if s != 200][:5]

@@ -200,6 +200,7 @@ def perform(session: Session, viewer: Viewer, report_id: int, action: str, field
     if action not in ACTIONS:
         raise UnknownAction(action=str(action)[:40], allowed=", ".join(ACTIONS))
     spec = ACTIONS[action]
+    _lock_involved(session, report_id, action, fields)
     rec = get_report(session, report_id)
     if rec is None or access_to(viewer, rec) is None:
         raise NotFound(report_id=report_id)
@@ -247,6 +248,17 @@ def perform(session: Session, viewer: Viewer, report_id: int, action: str, field
     if kind:
         notifications.notify_transition(session, after, kind, actor_id=viewer.user_id, data=data)
     return after
+
+
+def _lock_involved(session: Session, report_id: int, action: str, fields: ActionFields) -> None:
+    """Lock the report's row, and a merge's target too, in id order (two merges of A into B and B into
+    A never deadlock), before anything is read: every check below then sees what the other writers
+    committed, and nobody changes these rows until this transaction ends. Without it a merge read its
+    target unlocked, so A→B and B→A, or a merge into B and a void of B, could both succeed."""
+    ids = {report_id}
+    if action == "merge" and isinstance(fields.into, int):
+        ids.add(fields.into)
+    session.execute(select(Report.id).where(Report.id.in_(sorted(ids))).order_by(Report.id).with_for_update())
 
 
 def status_label_msgid(status: str) -> str:
@@ -321,6 +333,9 @@ def _merge(session, rec, f: ActionFields, rules, now):
     # the reports merged into this one follow it to the survivor (no chains to walk later)
     session.execute(update(Report).where(Report.merged_into_id == rec["id"])
                     .values(merged_into_id=f.into, version=Report.version + 1))
+    # the survivor changed too (it has one more duplicate): a dispatcher acting on it from what they
+    # saw before the merge (a void, a merge of it elsewhere) is told to look again (409)
+    session.execute(update(Report).where(Report.id == f.into).values(version=Report.version + 1))
     return {"merged_into_id": f.into, "deadline_at": None}, {"into": f.into}
 
 

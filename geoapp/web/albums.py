@@ -134,7 +134,9 @@ def _listed(a: dict) -> dict:
                    "by_class": [{"code": r["code"], "name": r["name"], "name_en": r["name_en"], "n": r["n"],
                                  "handled": r["handled"]} for r in s["by_class"]]},
         "html": url_for("albums.html", number=a["number"]),
-        "pdf": {"url": url_for("albums.pdf", number=a["number"]), "sha256": a["pdf_sha256"],
+        # the API's own link: another system follows it with its API key (the page's /albums/<n>.pdf
+        # takes the session cookie only and would send it to the sign-in page)
+        "pdf": {"url": url_for("albums_api.pdf", number=a["number"]), "sha256": a["pdf_sha256"],
                 "bytes": a["pdf_size"], "pages": a["pdf_pages"]},
     }
 
@@ -195,6 +197,10 @@ def html(number: int):
 @bp.get("/albums/<int:number>.pdf")
 @login_required(*READ_ALL_ROLES)
 def pdf(number: int):
+    return _pdf_response(number)
+
+
+def _pdf_response(number: int):
     data, digest = albums.album_pdf(read_session(), number, settings().photo_dir)
     response = make_response(data)
     response.headers["Content-Type"] = "application/pdf"
@@ -212,6 +218,15 @@ def api_list():
     if not reads_programme(g.viewer):
         abort(403)
     return jsonify({"albums": [_listed(a) for a in albums.list_albums(read_session())]})
+
+
+@api_bp.get("/albums/<int:number>.pdf")
+@api_login_required
+def pdf(number: int):
+    """The issued PDF for an API key (or the session), as GET /api/v1/albums links it."""
+    if not reads_programme(g.viewer):
+        abort(403)
+    return _pdf_response(number)
 
 
 @api_bp.post("/albums")
