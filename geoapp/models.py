@@ -9,7 +9,7 @@ from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, Computed, Date, DateTime, Double, ForeignKey, ForeignKeyConstraint,
     Index, Integer, Numeric, SmallInteger, String, Text, UniqueConstraint, func, text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import INT4MULTIRANGE, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Distances, buffers and snapping happen in CGCS2000 / 3-degree Gauss-Kruger CM 120E (metres),
@@ -68,6 +68,8 @@ class Street(Base):
     representative = relationship("Representative", back_populates="street", uselist=False)
     __table_args__ = (
         CheckConstraint("ST_IsValid(geom) AND NOT ST_IsEmpty(geom)", name="street_geom_valid"),
+        Index("ix_streets_geom", "geom", postgresql_using="gist"),       # migration 0001: snapping
+        Index("ix_streets_geom_m", "geom_m", postgresql_using="gist"),
     )
 
 
@@ -107,6 +109,8 @@ class Zone(Base):
     geom_m = _metric("geom", "MULTIPOLYGON")
     __table_args__ = (
         CheckConstraint("ST_IsValid(geom) AND NOT ST_IsEmpty(geom)", name="zone_geom_valid"),
+        Index("ix_zones_geom", "geom", postgresql_using="gist"),         # migration 0001: dispatch by zone
+        Index("ix_zones_geom_m", "geom_m", postgresql_using="gist"),
     )
 
 
@@ -230,6 +234,13 @@ class Report(Base):
         Index("reports_category", "category_id"),     # migration 0007: the category filter
         Index("reports_running_deadline", "deadline_at",
               postgresql_where=text(f"status IN ({', '.join(repr(s) for s in RUNNING_STATUSES)})")),
+        Index("ix_reports_geom", "geom", postgresql_using="gist"),       # migration 0001: the map, nearby
+        Index("ix_reports_geom_m", "geom_m", postgresql_using="gist"),
+        Index("ix_reports_street", "street_id"),
+        Index("ix_reports_unit", "unit_id"),
+        # migration 0009: a representative's reports on their street by time (coverage, quotas)
+        Index("reports_reporter_street_time", "reporter_id", "street_id", "created_at",
+              postgresql_include=["position_m"]),
     )
 
 
@@ -305,6 +316,7 @@ class WalkInterval(Base):
         # coverage asks "which stretches of street S were walked in period P"
         Index("walk_intervals_street_time", "street_id", "started_at"),
         Index("walk_intervals_user_time", "user_id", "started_at"),
+        Index("walk_intervals_street_rep_end", "street_id", "representative_id", "ended_at"),  # migration 0009
     )
 
 
@@ -385,6 +397,7 @@ class StreetCrossing(Base):
     name: Mapped[str] = mapped_column(Text)
     name_en: Mapped[str | None] = mapped_column(Text)
     other_street_id: Mapped[int | None] = mapped_column(Integer)   # NULL: the street's own end
+    __table_args__ = (Index("street_crossings_street", "street_id", "position_m"),)
 
 
 class CoverageMark(Base):
@@ -397,9 +410,10 @@ class CoverageMark(Base):
     grain: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     reporter_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    marks = mapped_column(Text)   # int4multirange; read through SQL (domain/coverage.py), never as an object
+    marks = mapped_column(INT4MULTIRANGE, nullable=False)   # read through SQL (domain/coverage.py)
     reports: Mapped[int] = mapped_column(Integer)
     problems: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (Index("coverage_marks_reporter", "street_id", "reporter_id", "grain", "day"),)
 
 
 
