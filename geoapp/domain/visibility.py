@@ -57,24 +57,24 @@ def visible(viewer: Viewer) -> ColumnElement[bool]:
     """SQL condition on `reports`: the rows this viewer may see at all (full or summary)."""
     if viewer.sees_everything:
         return true()
+    mine = Report.reporter_id == viewer.user_id  # one's own reports, whatever one's role (as `access`)
     if viewer.role == "representative":
-        mine = Report.reporter_id == viewer.user_id
         followed = exists(select(_merged.id).where(_merged.merged_into_id == Report.id,
                                                    _merged.reporter_id == viewer.user_id))
         street = Report.street_id == viewer.street_id if viewer.street_id is not None else false()
         return or_(mine, street, followed)
     if viewer.role == "unit_handler" and viewer.unit_id is not None:
-        return and_(Report.status.in_(DISPATCHED_STATUSES), or_(
+        return or_(mine, and_(Report.status.in_(DISPATCHED_STATUSES), or_(
             Report.unit_id == viewer.unit_id,
             exists(select(ReportUnit.report_id).where(ReportUnit.report_id == Report.id,
-                                                      ReportUnit.unit_id == viewer.unit_id))))
-    return false()
+                                                      ReportUnit.unit_id == viewer.unit_id)))))
+    return mine
 
 
 def access(viewer: Viewer, *, reporter_id: int, street_id: int, unit_id: int | None = None,
            status: str | None = None, cooperating_unit_ids=(), merged_reporter_ids=()) -> Access | None:
     """How much of one report this viewer may see: 'full', 'summary', or None (answer 404).
-    Must agree with `visible` (tests/test_visibility.py checks both on the same rows)."""
+    Must agree with `visible` (tests/test_visibility_agreement.py asks both on generated rows)."""
     if viewer.sees_everything or reporter_id == viewer.user_id:
         return FULL
     if viewer.role == "representative":
