@@ -279,3 +279,28 @@ def test_a_graceful_reload_drops_no_request(installed):
     print(f"{len(statuses)} requests during the reload; workers {sorted(workers_before)} -> {sorted(workers_after)}")
     assert workers_after and not (workers_after & workers_before)
     assert len(statuses) > 20 and set(statuses) == {200}, [s for s in statuses if s != 200][:5]
+
+
+def test_every_wal_segment_is_archived_for_point_in_time_recovery(installed):
+    """pgBackRest (docs/backup-and-pitr.md; the drill itself is tests/test_pitr.py): the install made
+    the stanza and a first full backup, and PostgreSQL's archive_command succeeds — a switched WAL
+    segment arrives in the repository."""
+    def psql(sql: str) -> str:
+        return subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-p", "5433", "-d", "postgres",
+                               "-tAc", sql], capture_output=True, text=True, check=True, cwd="/").stdout.strip()
+
+    assert psql("SHOW archive_mode") == "on"
+    psql("SELECT pg_logical_emit_message(false, 'geoapp', 'archive probe')")  # a WAL record, so there is a segment to switch
+    segment = psql("SELECT pg_walfile_name(pg_switch_wal())")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and psql("SELECT last_archived_wal FROM pg_stat_archiver") < segment:
+        time.sleep(0.5)
+    assert psql("SELECT last_archived_wal FROM pg_stat_archiver") >= segment
+    info = subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest", "--config=/etc/pgbackrest/geoapp.conf",
+                           "--stanza=geoapp", "--output=json", "info"], capture_output=True, text=True, check=True,
+                          cwd="/").stdout
+    import json
+
+    [stanza] = json.loads(info)
+    assert stanza["status"]["code"] == 0 and any(b["type"] == "full" for b in stanza["backup"])
+    assert stat.S_IMODE(Path("/etc/pgbackrest/geoapp.conf").stat().st_mode) == 0o640

@@ -18,7 +18,9 @@ needs_systemd_analyze = pytest.mark.skipif(
 
 SERVICES = {"geoapp.service", "geoapp-notify.service", "geoapp-sweep.service", "geoapp-backup.service",
             "geoapp-photo-sync.service"}
-TIMERS = {"geoapp-sweep.timer", "geoapp-backup.timer", "geoapp-photo-sync.timer"}
+TIMERS = {"geoapp-sweep.timer", "geoapp-backup.timer", "geoapp-photo-sync.timer", "geoapp-pgbackrest.timer"}
+# pgBackRest reads the cluster's data directory: it runs as postgres, not as geoapp
+POSTGRES_SERVICES = {"geoapp-pgbackrest.service"}
 
 
 def parse_unit(path: Path) -> dict[str, dict[str, list[str]]]:
@@ -55,7 +57,7 @@ def staged(tmp_path: Path, edit=None) -> list[Path]:
     staged_paths = []
     for unit in sorted(UNITS.iterdir()):
         text = unit.read_text()
-        assert VENV_BIN in text or unit.suffix == ".timer", unit.name
+        assert VENV_BIN in text or unit.suffix == ".timer" or unit.name in POSTGRES_SERVICES, unit.name
         text = text.replace(VENV_BIN, f"{bin_dir}/")
         if edit:
             text = edit(unit.name, text)
@@ -73,7 +75,7 @@ def verify(paths: list[Path]) -> tuple[int, list[str]]:
 
 
 def test_the_expected_units_are_there():
-    assert {p.name for p in UNITS.iterdir()} == SERVICES | TIMERS
+    assert {p.name for p in UNITS.iterdir()} == SERVICES | POSTGRES_SERVICES | TIMERS
 
 
 @needs_systemd_analyze
@@ -95,7 +97,7 @@ def test_verify_would_catch_a_typo_or_a_missing_program(tmp_path):
 
 
 @needs_systemd_analyze
-@pytest.mark.parametrize("service", sorted(SERVICES))
+@pytest.mark.parametrize("service", sorted(SERVICES | POSTGRES_SERVICES))
 def test_hardening_exposure_is_low(service):
     """systemd's own review of the sandbox (0 = locked down, 10 = none): each below 2.0 ("OK")."""
     proc = subprocess.run([SYSTEMD_ANALYZE, "security", "--offline=yes", "--threshold=20", str(UNITS / service)],
@@ -118,6 +120,16 @@ def test_every_service_runs_as_geoapp_with_the_installed_settings_sandboxed(serv
     assert one(unit, "Service", "StandardOutput").startswith("append:/var/log/geoapp/")
     for line in s["ExecStart"]:
         assert line.startswith((VENV_BIN, "/bin/sh ")), line
+
+
+def test_the_point_in_time_backup_runs_as_postgres_sandboxed():
+    unit = parse_unit(UNITS / "geoapp-pgbackrest.service")
+    assert one(unit, "Service", "User") == "postgres" and one(unit, "Service", "Type") == "oneshot"
+    command = one(unit, "Service", "ExecStart")
+    assert "--config=/etc/pgbackrest/geoapp.conf --stanza=geoapp" in command and "%%u" in command
+    for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes"}.items():
+        assert unit["Service"].get(key) == [value], key
+    assert "/var/lib/pgbackrest" in " ".join(unit["Service"]["ReadWritePaths"]).split()
 
 
 def test_the_web_service():
@@ -146,6 +158,9 @@ def test_the_notification_sender():
     ("geoapp-sweep.timer", {"OnCalendar": "hourly"}, "/opt/geoapp/venv/bin/geoapp photos sweep"),
     ("geoapp-backup.timer", {"OnCalendar": "*-*-* 02:30:00"},
      "/opt/geoapp/venv/bin/geoapp backup --output /var/backups/geoapp"),
+    ("geoapp-pgbackrest.timer", {"OnCalendar": "*-*-* 03:30:00"},
+     "/bin/sh -c 't=diff; [ \"$(date +%%u)\" = 7 ] && t=full; exec /usr/bin/pgbackrest "
+     "--config=/etc/pgbackrest/geoapp.conf --stanza=geoapp --type=$t backup'"),
     ("geoapp-photo-sync.timer", {"OnUnitInactiveSec": "1min"},
      "/opt/geoapp/venv/bin/geoapp photos sync ${PHOTO_DIR} /mnt/geoapp-standby/photos"),
 ])
@@ -155,7 +170,7 @@ def test_the_timers(timer, schedule, command):
         assert one(unit, "Timer", key) == value
     assert one(unit, "Install", "WantedBy") == "timers.target"
     service = one(unit, "Timer", "Unit")
-    assert service in SERVICES
+    assert service in SERVICES | POSTGRES_SERVICES
     job = parse_unit(UNITS / service)
     assert one(job, "Service", "Type") == "oneshot" and "Install" not in job  # started by its timer only
     assert job["Service"]["ExecStart"][0] == command
@@ -164,4 +179,4 @@ def test_the_timers(timer, schedule, command):
 def test_the_install_enables_units_that_exist():
     install = (ROOT / "scripts" / "install-production").read_text()
     enabled = re.search(r"systemctl enable --now ([^\n]+)", install).group(1).split()
-    assert enabled and set(enabled) <= SERVICES | TIMERS
+    assert enabled and set(enabled) <= SERVICES | POSTGRES_SERVICES | TIMERS
