@@ -9,11 +9,19 @@ from .config import Settings
 from .db import Database
 
 
+def _templates_folder() -> str:
+    """templates/ beside the package in a checkout (and the editable installs of scripts/provision.sh
+    and scripts/install-production); geoapp/templates inside an installed wheel (pyproject.toml)."""
+    package = Path(__file__).resolve().parent
+    beside = package.parent / "templates"
+    return str(beside if (beside / "base.html").is_file() else package / "templates")
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings()
     app = Flask(
         __name__,
-        template_folder="templates",
+        template_folder=_templates_folder(),
         static_folder=str(Path(__file__).parent / "static"),
     )
     app.config.update(settings.as_flask_config())

@@ -14,6 +14,12 @@ def _db():
     return current_app.extensions["geoapp_db"]
 
 
+def _cli_actor():
+    from .domain.audit import Actor
+
+    return Actor.cli()
+
+
 def alembic_config(database_url: str, app_role: str | None = None):
     """Migrations run on `database_url` (the owner's); `app_role`, when given, is granted its rows'
     privileges afterwards (geoapp/db_roles.py)."""
@@ -98,11 +104,13 @@ users_cli = click.Group("users", help="User accounts.")
 @click.argument("username")
 def users_api_key(username: str):
     """Issue a new API key for USERNAME and print it (only a hash is stored; the old key stops working)."""
+    from .domain import audit
     from .domain.accounts import issue_api_key
 
     try:
         with _db().transaction() as session:
             key = issue_api_key(session, username)
+            audit.record(session, _cli_actor(), audit.API_KEY_ISSUED, object_type="user", object_id=username)
     except LookupError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(key)
@@ -116,11 +124,14 @@ def users_api_key(username: str):
 def users_set_password(username: str, password: str, must_change: bool):
     """Set the web sign-in password of USERNAME (at least 10 characters, not containing the username,
     not a common password). Ends the user's signed-in sessions."""
+    from .domain import audit
     from .domain.accounts import WeakPassword, set_password
 
     try:
         with _db().transaction() as session:
             set_password(session, username, password, must_change=must_change)
+            audit.record(session, _cli_actor(), audit.PASSWORD_SET, object_type="user", object_id=username,
+                         details={"must_change": must_change})
     except LookupError as exc:
         raise click.ClickException(str(exc)) from None
     except WeakPassword as exc:
@@ -335,10 +346,50 @@ def restore_command(archive: Path, force: bool):
         click.echo(result.revision_note, err=True)
 
 
+from flask.cli import AppGroup  # noqa: E402 - its commands run inside the app context (tests' CLI runner too)
+
+audit_cli = AppGroup("audit", help="The audit trail (安全审计).")
+
+
+@audit_cli.command("verify")
+def audit_verify():
+    """Check the audit trail's hash chain; exits 1 naming the first row that does not match."""
+    from .domain.audit import verify
+
+    with _db().engine.connect() as conn:
+        verdict = verify(conn)
+    start = "from the last export's anchor" if verdict.anchored else "from the beginning"
+    if verdict.ok:
+        click.echo(f"audit trail intact: {verdict.rows} rows checked {start} / 审计记录完整")
+        return
+    click.echo(f"audit trail broken at row id {verdict.first_bad_id} ({verdict.rows} rows read {start}): "
+               f"its hash or its link to the row before does not match / 审计记录在第 {verdict.first_bad_id} "
+               "条被改动", err=True)
+    raise SystemExit(1)
+
+
+@audit_cli.command("partitions")
+@click.option("--months-ahead", default=23, show_default=True, type=click.IntRange(0, 120))
+def audit_partitions(months_ahead: int):
+    """Make the audit trail's monthly partitions up to MONTHS_AHEAD months from now (the schema's
+    owner: scripts/geoapp-admin passes OWNER_DATABASE_URL); run monthly."""
+    from sqlalchemy import text
+
+    from .db import Database
+
+    owner = Database(current_app.config["GEOAPP"].owner_database_url)
+    try:
+        with owner.transaction() as session:
+            made = session.execute(text("SELECT audit_log_ensure_partitions(:m)"), {"m": months_ahead}).scalar()
+    finally:
+        owner.engine.dispose()
+    click.echo(f"{made} partitions made")
+
+
 def register_commands(app: Flask) -> None:
     from .serve import serve
     for group in (db_cli, gis_cli, demo_cli, users_cli, photos_cli, map_cli, notify_cli, serve, albums_cli,
-                  backup_command, restore_command):
+                  backup_command, restore_command, audit_cli):
         app.cli.add_command(group)
 
 

@@ -15,10 +15,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 
 # Rows that are written once and never changed or removed by the app: the reports' history (the
-# evidence of who did what, when). The audit log of [6] joins this list.
-APPEND_ONLY = ("report_events",)
-# Read by /readyz, written only by migrations.
-READ_ONLY = ("alembic_version",)
+# evidence of who did what, when) and the audit trail (geoapp/domain/audit.py). Old audit months
+# leave only through the owner (`geoapp audit export`), never through the app's role.
+APPEND_ONLY = ("report_events", "audit_log")
+# Read by /readyz, written only by migrations; audit_anchor is written by the owner's export.
+READ_ONLY = ("alembic_version", "audit_anchor")
 
 
 def role_of(database_url: str) -> str | None:
@@ -41,12 +42,20 @@ def grant_app_role(conn: Connection, app_role: str) -> None:
     schema public, and nothing more. Idempotent: privileges are first revoked, then granted."""
     role = _quote(conn, app_role)
     conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {role}"))
+    # `parent`: the partitioned table a partition belongs to (audit_log's monthly partitions). A
+    # partition is a table of its own, its privileges checked only when it is named directly: the app
+    # gets none on it (a partition made later by `geoapp audit partitions` has none either), so it can
+    # neither UPDATE nor DELETE an append-only table's rows by naming the month.
     tables = conn.execute(text(
-        "SELECT quote_ident(c.relname), c.relname FROM pg_class c "
+        "SELECT quote_ident(c.relname), c.relname, p.relname FROM pg_class c "
+        "LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND c.relispartition "
+        "LEFT JOIN pg_class p ON p.oid = i.inhparent "
         "WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm') "
         "AND pg_get_userbyid(c.relowner) = current_user ORDER BY c.relname")).all()
-    for quoted, name in tables:
+    for quoted, name, parent in tables:
         conn.execute(text(f"REVOKE ALL ON {quoted} FROM {role}"))
+        if parent is not None:
+            continue  # rows are read and written through the parent, whose privileges are what count
         if name in READ_ONLY:
             privileges = "SELECT"
         elif name in APPEND_ONLY:

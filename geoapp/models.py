@@ -467,3 +467,53 @@ class RateLimit(Base):
         CheckConstraint("count >= 0", name="rate_limit_count"),
         Index("rate_limits_expires_at", "expires_at"),  # the cleanup finds ended windows by it
     )
+
+
+# --- the audit trail ([6]; geoapp/domain/audit.py, migration 0013) ----------------------------------
+
+class AuditLog(Base):
+    """One important action or security event: who (actor, role), from where (the real client
+    address, the request id), what (event) on which object, with what outcome and details. Each row
+    carries the SHA-256 of its predecessor's hash and its own content (prev_hash, hash). Partitioned
+    by month on `at` (migration 0013 makes the partitions); written only by domain/audit.record, the
+    app's role may INSERT and SELECT only. No foreign key on actor_id: removing a user must neither
+    touch nor be blocked by the trail."""
+    __tablename__ = "audit_log"
+    # the primary key of a partitioned table must include the partition key: (at, id)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True,
+                                            server_default=func.clock_timestamp())
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False,
+                                    server_default=text("nextval('audit_log_id_seq'::regclass)"))
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str | None] = mapped_column(Text)
+    role: Mapped[str | None] = mapped_column(Text)
+    client_addr: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(Text)
+    event: Mapped[str] = mapped_column(Text)
+    object_type: Mapped[str | None] = mapped_column(Text)
+    object_id: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    prev_hash: Mapped[str] = mapped_column(Text)
+    hash: Mapped[str] = mapped_column(Text)
+    __table_args__ = (
+        CheckConstraint("outcome IN ('ok', 'refused', 'failed')", name="audit_outcome"),
+        Index("audit_log_id", "id"),                   # the chain's last row, and the walk in id order
+        Index("audit_log_event_at", "event", "at"),
+        Index("audit_log_actor_at", "actor_id", "at"),
+        {"postgresql_partition_by": "RANGE (at)"},
+    )
+
+
+class AuditAnchor(Base):
+    """Where the chain starts after old months were exported and dropped (`geoapp audit export`):
+    the last exported row's id and hash, and the file they went to. Written by the owner only."""
+    __tablename__ = "audit_anchor"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    before: Mapped[dt.date] = mapped_column(Date)
+    last_id: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(Text)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    file: Mapped[str] = mapped_column(Text)
+    file_sha256: Mapped[str] = mapped_column(Text)

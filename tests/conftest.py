@@ -89,7 +89,8 @@ def settings(database_url, owner_database_url, tmp_path) -> Settings:
 def db(migrated, owner_db) -> Database:
     with owner_db.engine.begin() as conn:
         # rate_limits: the sign-in counts are shared by every app now (geoapp/ratelimit_store.py)
-        conn.execute(text("TRUNCATE report_events, reports, users, rate_limits RESTART IDENTITY CASCADE"))
+        conn.execute(text("TRUNCATE report_events, reports, users, rate_limits, audit_log, audit_anchor "
+                          "RESTART IDENTITY CASCADE"))
     return migrated
 
 

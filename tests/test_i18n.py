@@ -273,12 +273,17 @@ def test_every_msgid_has_english_and_none_is_fuzzy():
     assert not fuzzy, f"check these translations and drop their fuzzy flag: {fuzzy}"
 
 
+def ui_msgids():
+    """Every msgid of the code (geoapp/) and the pages (templates/), as scripts/i18n extracts them."""
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None, "N_": None}
+    for folder, method_map in (("geoapp", [("**.py", "python")]), ("templates", [("**.html", "jinja2")])):
+        for _file, _line, msg, *_rest in extract_from_dir(str(ROOT / folder), method_map, keywords=keywords):
+            yield msg if isinstance(msg, str) else msg[0]
+
+
 def test_every_string_in_the_source_is_in_the_catalog():
     """A new _('…') without English would show Chinese on English pages: scripts/i18n adds it."""
-    method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
-    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None, "N_": None}
-    in_source = {msg if isinstance(msg, str) else msg[0]
-                 for _, _, msg, *_ in extract_from_dir(str(ROOT / "geoapp"), method_map, keywords=keywords)}
+    in_source = set(ui_msgids())
     in_catalog = {m.id if isinstance(m.id, str) else m.id[0] for m in _catalog() if m.id}
     assert not in_source - in_catalog, f"run scripts/i18n: {sorted(in_source - in_catalog)}"
 

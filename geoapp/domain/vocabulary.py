@@ -33,7 +33,14 @@ DISPATCHED_STATUSES = RUNNING_STATUSES + ("handled", "verified", "closed", "retu
 INPUT_CRS = ("wgs84", "gcj02")
 DEFAULT_CRS = "wgs84"
 
-USER_ROLES = ("representative", "dispatcher", "unit_handler", "admin", "leader")
+USER_ROLES = ("representative", "dispatcher", "unit_handler", "admin", "leader", "sysadmin", "secadmin", "auditor")
+# 等保 2.0's three administrators (三权分立), each with its own duty and nothing else — no report, no
+# dispatch page, no map (what each may do: geoapp/core/permissions.py):
+# - sysadmin (系统管理员): accounts, units, streets' representatives, the city data;
+# - secadmin (安全管理员): the password, lockout and session policy, second factors;
+# - auditor (审计管理员): reads and exports the audit trail (/admin/audit, GET /api/v1/audit).
+# (`admin` is the install's first account: a dispatcher who may also do the sysadmin's work.)
+ADMINISTRATOR_ROLES = ("sysadmin", "secadmin", "auditor")
 # Who screens, dispatches and decides (the lifecycle's "dispatcher" party; the console's actions).
 DISPATCHER_ROLES = ("dispatcher", "admin")
 # Who reads every report and the programme's results (coverage, statistics, the album). A leader

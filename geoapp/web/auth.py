@@ -38,10 +38,11 @@ from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired
 
 from ..config import Settings
-from ..domain import accounts
+from ..domain import accounts, audit
 from ..domain.accounts import (MIN_PASSWORD_LENGTH, WeakPassword, WrongPassword, authenticate, end_sessions,
                                user_for_key, user_for_session)
 from ..domain.visibility import Viewer, reads_programme
+from ..logs import current_request_id
 from ..models import User
 from ..translations import N_
 from . import database, read_session, settings
@@ -184,6 +185,23 @@ def _start_session(user: User, *, remember: bool, signed_in_at: float | None = N
     login_user(Principal(user, "session"))
 
 
+# --- the audit trail's actor --------------------------------------------------------------------
+
+def audit_actor(username: str | None = None) -> audit.Actor:
+    """Who makes this request, for the audit trail (domain/audit.py): the signed-in user, or only the
+    name typed on the sign-in form; the real client address (ProxyFix trusts exactly nginx's hop, so
+    remote_addr is the client's) and the request id nginx logged too."""
+    user = current_user.user if current_user.is_authenticated else None
+    return audit.Actor(user_id=user.id if user else None, username=user.username if user else (username or "")[:128],
+                       role=user.role if user else None, client_addr=request.remote_addr,
+                       request_id=current_request_id())
+
+
+def audit_now(event: str, **kw) -> None:
+    """A row committed at once, whatever the request's own transaction does (failures, sign-ins)."""
+    audit.record_independently(database().engine, kw.pop("actor", None) or audit_actor(), event, **kw)
+
+
 # --- failed sign-ins ----------------------------------------------------------------------------
 
 class SignInThrottle:
@@ -268,12 +286,15 @@ def login():
     username = form.username.data
     wait = throttle().wait_seconds(username)
     if wait:  # refused before the (slow) password hash: guessing past the limit costs nothing
+        audit_now(audit.SIGN_IN_LOCKED, actor=audit_actor(username), outcome="refused", details={"wait_s": wait})
         return _login_page(form, _too_many(wait), 429, {"Retry-After": str(wait)})
     user = authenticate(read_session(), username, form.password.data)
     if user is None:
         throttle().failed(username)
+        audit_now(audit.SIGN_IN_FAILED, actor=audit_actor(username), outcome="failed")
         return _login_page(form, _(FAILED), 401)
     _start_session(user, remember=bool(form.remember.data))
+    audit_now(audit.SIGN_IN, object_type="user", object_id=user.id, details={"via": "form"})
     if user.must_change_password:
         return redirect(url_for("auth.change_password"))
     return redirect(_safe_next(request.args.get("next")))
@@ -285,6 +306,7 @@ def logout():
     if current_user.is_authenticated and current_user.via == "session":
         with database().transaction() as s:
             end_sessions(s, current_user.id)  # this cookie, and every copy of it, stops working
+            audit.record(s, audit_actor(), audit.SIGN_OUT, object_type="user", object_id=current_user.id)
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"))
@@ -305,8 +327,11 @@ def change_password():
     try:
         with database().transaction() as s:
             user = accounts.change_password(s, current_user.id, form.current.data, form.new.data)
+            audit.record(s, audit_actor(), audit.PASSWORD_CHANGED, object_type="user", object_id=user.id)
     except WrongPassword:
         throttle().failed(username)
+        audit_now(audit.PASSWORD_CHANGED, object_type="user", object_id=current_user.id, outcome="failed",
+                  details={"reason": "wrong_current_password"})
         return _password_page(form, _("当前密码不正确。"), 400)
     except WeakPassword as exc:
         return _password_page(form, exc.message(), 400)
