@@ -44,7 +44,8 @@ PHRASES = [
 
 
 def _demo_accounts(session: Session) -> list[User]:
-    """The demo's accounts, unsaved: one representative per street, a dispatcher and an admin."""
+    """The demo's accounts, unsaved: one representative per street, a handler per unit, a dispatcher,
+    an admin, a leader, and 等保's three administrators (sysadmin, secadmin, auditor)."""
     reps = session.execute(select(Representative).order_by(Representative.code)).scalars().all()
     accounts = [User(username=f"rep{n:02d}", display_name=rep.name, role="representative", representative_id=rep.id)
                 for n, rep in enumerate(reps, start=1)]
@@ -53,7 +54,10 @@ def _demo_accounts(session: Session) -> list[User]:
                       unit_id=unit.id) for n, unit in enumerate(units, start=1)]
     accounts += [User(username="dispatcher", display_name="调度员", role="dispatcher"),
                  User(username="admin", display_name="系统管理员", role="admin"),
-                 User(username="leader", display_name="人大环资城建委领导", role="leader")]
+                 User(username="leader", display_name="人大环资城建委领导", role="leader"),
+                 User(username="sysadmin", display_name="系统管理员（账号）", role="sysadmin"),
+                 User(username="secadmin", display_name="安全管理员", role="secadmin"),
+                 User(username="auditor", display_name="审计管理员", role="auditor")]
     return accounts
 
 

@@ -47,6 +47,11 @@ class Unit(Base):
     name_en: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(32))
     unit_type: Mapped[str] = mapped_column(String(64))
+    # the system administrator's (migration 0014); a reload of gis_data/ leaves them alone
+    contact_name: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     __table_args__ = (
         CheckConstraint(one_of("kind", UNIT_KINDS), name="unit_kind"),
     )
@@ -165,6 +170,10 @@ class User(Base):
     # where notifications are e-mailed when an SMTP server is configured (domain/notifications.py)
     email: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # migration 0014: a disabled account, or one past its expiry day, is refused everywhere
+    # (domain/accounts.usable); nothing is deleted
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_on: Mapped[dt.date | None] = mapped_column(Date)
     representative = relationship("Representative")
     unit = relationship("Unit")
     __table_args__ = (

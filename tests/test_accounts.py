@@ -169,7 +169,7 @@ def test_the_demo_password_goes_only_to_accounts_the_demo_creates(db):
         assert authenticate(s, "rep01", DEMO_PASSWORD) is not None
         assert authenticate(s, "admin", DEMO_PASSWORD) is not None
         assert users_with_demo_password(s) == sorted(
-            [f"rep{n:02d}" for n in range(1, 30)] + [f"handler{n:02d}" for n in range(1, 20)] + ["admin", "leader"])
+            [f"rep{n:02d}" for n in range(1, 30)] + [f"handler{n:02d}" for n in range(1, 20)] + ["admin", "auditor", "leader", "secadmin", "sysadmin"])
 
 
 def test_demo_load_with_demo_off_creates_nothing(db, settings):

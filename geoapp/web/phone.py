@@ -34,7 +34,9 @@ bp = Blueprint("phone", __name__)
 
 # Where each role starts after signing in.
 HOME_OF_ROLE = {"representative": "phone.my_street", "dispatcher": "console.queue", "admin": "console.queue",
-                "unit_handler": "unit.queue", "leader": "coverage.table_page"}
+                "unit_handler": "unit.queue", "leader": "coverage.table_page",
+                # 等保's three administrators land on their own page (geoapp/web/admin*.py)
+                "sysadmin": "admin.users", "secadmin": "admin_security.policy_page", "auditor": "admin_audit.page"}
 
 MY_REPORTS_SHOWN = 50  # newest first; older ones stay reachable through the API and the map
 

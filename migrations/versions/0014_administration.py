@@ -1,0 +1,40 @@
+"""Administration ([6] item 2): accounts that can be disabled or expire on a date, and units with their
+contacts and an active flag, kept by the system administrator's pages (/admin) and the CLI through
+the same core functions (geoapp/core/administration.py).
+
+- users.disabled_at: set, the account cannot sign in, and its sessions and API key stop working at
+  the next request (geoapp/domain/accounts.py); cleared, it works again. Nothing is deleted: the
+  account's reports and its audit rows keep their actor.
+- users.expires_on: from that day (the city's time zone) the account is refused as if disabled.
+- units.contact_name / phone / email: whom the dispatcher calls; e-mail is where the unit's
+  notifications go when no handler has one. units.active: an inactive unit is not offered for
+  dispatch (its reports stay as they are). The city data loader (gis_data/units.csv) keeps names
+  and kinds; these columns belong to the administrator and a reload leaves them alone.
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-07
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0014"
+down_revision = "0013"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("users", sa.Column("disabled_at", sa.DateTime(timezone=True)))
+    op.add_column("users", sa.Column("expires_on", sa.Date()))
+    op.add_column("units", sa.Column("contact_name", sa.Text()))
+    op.add_column("units", sa.Column("phone", sa.Text()))
+    op.add_column("units", sa.Column("email", sa.Text()))
+    op.add_column("units", sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true()))
+
+
+def downgrade() -> None:
+    for column in ("active", "email", "phone", "contact_name"):
+        op.drop_column("units", column)
+    op.drop_column("users", "expires_on")
+    op.drop_column("users", "disabled_at")
