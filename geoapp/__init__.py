@@ -73,6 +73,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from .web import albums, coverage, exports, stats  # the programme's results ([4])
     for area in (coverage, stats, albums, exports):
         area.init_app(app, csrf)
+    from .web import admin  # the system administrator's pages (/admin), and the administrators' menu
+    admin.init_app(app)
     auth.init_app(app)  # who is asking (Flask-Login: session cookie or bearer key), sign-in throttle
 
     from .cli import register_commands

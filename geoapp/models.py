@@ -170,10 +170,10 @@ class User(Base):
     # where notifications are e-mailed when an SMTP server is configured (domain/notifications.py)
     email: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    # migration 0014: a disabled account, or one past its expiry day, is refused everywhere
-    # (domain/accounts.usable); nothing is deleted
+    # migration 0014: a disabled account, or one past its expiry (the start of the day the
+    # administrator gave, in the city's zone), is refused everywhere (accounts.USABLE); nothing is deleted
     disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    expires_on: Mapped[dt.date | None] = mapped_column(Date)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     representative = relationship("Representative")
     unit = relationship("Unit")
     __table_args__ = (

@@ -15,7 +15,7 @@ import functools
 import hashlib
 import secrets
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -77,6 +77,16 @@ def check_password_policy(username: str, password: str) -> None:
         raise WeakPassword("common")
 
 
+# An account that may act: not disabled, not past its expiry. Every way in (a password, a session,
+# an API key) asks this, in SQL, so a disabled account's open sessions stop at their next request.
+USABLE = and_(User.disabled_at.is_(None), or_(User.expires_at.is_(None), User.expires_at > func.now()))
+
+
+def usable(user: User, now: dt.datetime | None = None) -> bool:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return user.disabled_at is None and (user.expires_at is None or user.expires_at > now)
+
+
 def find_user(session: Session, username: str) -> User | None:
     return session.execute(select(User).where(User.username == (username or "").strip())).scalar_one_or_none()
 
@@ -103,7 +113,7 @@ def issue_api_key(session: Session, username: str) -> str:
 def user_for_key(session: Session, key: str) -> User | None:
     if not key or len(key) > 200:
         return None
-    return session.execute(select(User).where(User.api_key_hash == hash_key(key))).scalar_one_or_none()
+    return session.execute(select(User).where(User.api_key_hash == hash_key(key), USABLE)).scalar_one_or_none()
 
 
 @functools.cache
@@ -117,7 +127,8 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     user, or one without a password, is checked against a dummy hash, so it takes as long to refuse
     as a known user with a wrong password."""
     user = find_user(session, username)
-    real = user is not None and bool(user.password_hash)
+    # a disabled or expired account is refused like a wrong password (after the same one hash check)
+    real = user is not None and bool(user.password_hash) and usable(user)
     matches = check_password_hash(user.password_hash if real else _dummy_hash(), password or "")
     return user if real and matches else None
 
@@ -125,7 +136,7 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
 def user_for_session(session: Session, user_id: int, session_version: int) -> User | None:
     """The user a web session names, if that session has not been ended since it began."""
     return session.execute(
-        select(User).where(User.id == user_id, User.session_version == session_version)
+        select(User).where(User.id == user_id, User.session_version == session_version, USABLE)
     ).scalar_one_or_none()
 
 

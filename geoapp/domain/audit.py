@@ -55,11 +55,20 @@ EXPORT = "export"                          # an open-data export: format, filter
 ALBUM_ISSUE = "album_issue"
 ALBUM_DOWNLOAD = "album_download"          # an issued album's PDF (independent)
 PHOTO_ORIGINAL_VIEW = "photo_original_view"  # an original, unwatermarked photo (independent)
+USER_CREATED = "user_created"              # the system administrator's work (geoapp/core/administration.py)
+USER_DISABLED = "user_disabled"
+USER_ENABLED = "user_enabled"
+USER_EXPIRY_SET = "user_expiry_set"
+PASSWORD_RESET = "password_reset"          # a one-time password, to be changed at next sign-in
+ROLE_CHANGED = "role_changed"
+ASSIGNMENT_CHANGED = "assignment_changed"  # a handler's unit, a user's representative record
+UNIT_CHANGED = "unit_changed"              # a unit's contacts, e-mail, active
 AUDIT_READ = "audit_read"                  # the audit administrator read or exported the trail
 AUDIT_EXPORT = "audit_export"              # old months written to a file and dropped (`geoapp audit export`)
 
 EVENTS = (SIGN_IN, SIGN_IN_FAILED, SIGN_IN_LOCKED, SIGN_OUT, PASSWORD_CHANGED, PASSWORD_SET, API_KEY_ISSUED, API_KEY_REVOKED,
-          REPORT_ACTION, REPORT_VIEW, EXPORT, ALBUM_ISSUE, ALBUM_DOWNLOAD, PHOTO_ORIGINAL_VIEW, AUDIT_READ,
+          USER_CREATED, USER_DISABLED, USER_ENABLED, USER_EXPIRY_SET, PASSWORD_RESET, ROLE_CHANGED,
+          ASSIGNMENT_CHANGED, UNIT_CHANGED, REPORT_ACTION, REPORT_VIEW, EXPORT, ALBUM_ISSUE, ALBUM_DOWNLOAD, PHOTO_ORIGINAL_VIEW, AUDIT_READ,
           AUDIT_EXPORT)
 OUTCOMES = ("ok", "refused", "failed")  # the CHECK constraint audit_outcome (migration 0013)
 

@@ -288,10 +288,13 @@ def _deadline_days(session: Session, rec: ReportRecord) -> float:
 
 
 def _unit_id(session: Session, code: str, field_name: str) -> int:
-    unit = session.execute(select(Unit.id).where(Unit.code == code)).scalar_one_or_none()
+    unit = session.execute(select(Unit.id, Unit.active).where(Unit.code == code)).one_or_none()
     if unit is None:
         raise BadInput(field=field_name, field_label=field_label(field_name), problem=Text(N_("未知的单位编码“{code}”。"), code=code))
-    return unit
+    if not unit.active:  # the system administrator took it out of service (geoapp/core/administration.py)
+        raise BadInput(field=field_name, field_label=field_label(field_name),
+                       problem=Text(N_("单位“{code}”已停用，不能派遣。"), code=code))
+    return unit.id
 
 
 def _dispatch(session, rec, f: ActionFields, rules: Rules, now):

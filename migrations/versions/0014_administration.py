@@ -5,7 +5,8 @@ the same core functions (geoapp/core/administration.py).
 - users.disabled_at: set, the account cannot sign in, and its sessions and API key stop working at
   the next request (geoapp/domain/accounts.py); cleared, it works again. Nothing is deleted: the
   account's reports and its audit rows keep their actor.
-- users.expires_on: from that day (the city's time zone) the account is refused as if disabled.
+- users.expires_at: from then on the account is refused as if disabled. The administrator gives a
+  day; the core stores the start of that day in the city's time zone, so the check needs no zone.
 - units.contact_name / phone / email: whom the dispatcher calls; e-mail is where the unit's
   notifications go when no handler has one. units.active: an inactive unit is not offered for
   dispatch (its reports stay as they are). The city data loader (gis_data/units.csv) keeps names
@@ -26,7 +27,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("users", sa.Column("disabled_at", sa.DateTime(timezone=True)))
-    op.add_column("users", sa.Column("expires_on", sa.Date()))
+    op.add_column("users", sa.Column("expires_at", sa.DateTime(timezone=True)))
     op.add_column("units", sa.Column("contact_name", sa.Text()))
     op.add_column("units", sa.Column("phone", sa.Text()))
     op.add_column("units", sa.Column("email", sa.Text()))
@@ -36,5 +37,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     for column in ("active", "email", "phone", "contact_name"):
         op.drop_column("units", column)
-    op.drop_column("users", "expires_on")
+    op.drop_column("users", "expires_at")
     op.drop_column("users", "disabled_at")
