@@ -5,9 +5,10 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup
+from flask.cli import AppGroup, FlaskGroup  # AppGroup: its commands run inside the app context
 
 from .config import PROJECT_ROOT
+from .domain.vocabulary import USER_ROLES as USER_ROLES_CHOICE
 
 
 def _db():
@@ -97,23 +98,101 @@ def demo_load(reports: int, seed: int):
     click.echo(message)
 
 
-users_cli = click.Group("users", help="User accounts.")
+users_cli = click.Group("users", help="User accounts (the same core functions as the /admin pages).")
+
+
+def _admin(act, *args, **kw):
+    """One act of geoapp/core/administration.py in one transaction, as the operator; a refusal is
+    printed in both languages and exits 1."""
+    from .domain.errors import DomainError
+
+    try:
+        with _db().transaction() as session:
+            return act(session, _cli_actor(), *args, **kw)
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.message('zh')} / {exc.message('en')}") from None
 
 
 @users_cli.command("api-key")
 @click.argument("username")
-def users_api_key(username: str):
+@click.option("--revoke", is_flag=True, help="Revoke the user's key instead (systems using it stop at once).")
+def users_api_key(username: str, revoke: bool):
     """Issue a new API key for USERNAME and print it (only a hash is stored; the old key stops working)."""
-    from .domain import audit
-    from .domain.accounts import issue_api_key
+    from .core import administration as admin
 
-    try:
-        with _db().transaction() as session:
-            key = issue_api_key(session, username)
-            audit.record(session, _cli_actor(), audit.API_KEY_ISSUED, object_type="user", object_id=username)
-    except LookupError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(key)
+    if revoke:
+        _admin(admin.revoke_api_key, username)
+        click.echo(f"API key of {username} revoked")
+        return
+    click.echo(_admin(admin.issue_api_key, username))
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--name", "display_name", required=True, help="The person's name as pages show it.")
+@click.option("--role", required=True, type=click.Choice(USER_ROLES_CHOICE))
+@click.option("--unit", help="The unit's code (for unit_handler).")
+@click.option("--representative", help="The representative's code, from gis_data/representatives.csv.")
+@click.option("--email")
+def users_create(username, display_name, role, unit, representative, email):
+    """Create an account; prints its one-time password (to be changed at first sign-in)."""
+    from .core import administration as admin
+
+    _user, password = _admin(admin.create_user, username, display_name, role,
+                             admin.Placement(unit_code=unit, representative_code=representative), email=email)
+    click.echo(f"{username}: one-time password {password}")
+
+
+@users_cli.command("disable")
+@click.argument("username")
+def users_disable(username):
+    """Disable an account: it cannot sign in; its sessions and API key stop at their next request."""
+    from .core import administration as admin
+
+    _admin(admin.set_disabled, username, True)
+    click.echo(f"{username} disabled")
+
+
+@users_cli.command("enable")
+@click.argument("username")
+def users_enable(username):
+    from .core import administration as admin
+
+    _admin(admin.set_disabled, username, False)
+    click.echo(f"{username} enabled")
+
+
+@users_cli.command("expire")
+@click.argument("username")
+@click.argument("day", required=False, type=click.DateTime(formats=["%Y-%m-%d"]))
+def users_expire(username, day):
+    """The account stops working at the start of DAY (YYYY-MM-DD, the city's time zone); no DAY: never."""
+    from .core import administration as admin
+
+    _admin(admin.set_expiry, username, day.date() if day else None, current_app.config["GEOAPP"].display_tz)
+    click.echo(f"{username} expires {day.date().isoformat() if day else 'never'}")
+
+
+@users_cli.command("reset-password")
+@click.argument("username")
+def users_reset_password(username):
+    """A one-time password for USERNAME, printed once; to be changed at next sign-in."""
+    from .core import administration as admin
+
+    click.echo(f"{username}: one-time password {_admin(admin.reset_password, username)}")
+
+
+@users_cli.command("role")
+@click.argument("username")
+@click.argument("role", type=click.Choice(USER_ROLES_CHOICE))
+@click.option("--unit")
+@click.option("--representative")
+def users_role(username, role, unit, representative):
+    """Change USERNAME's role (a handler's unit with --unit); their sessions end."""
+    from .core import administration as admin
+
+    _admin(admin.change_role, username, role, admin.Placement(unit_code=unit, representative_code=representative))
+    click.echo(f"{username}: {role}")
 
 
 @users_cli.command("set-password")
@@ -345,8 +424,6 @@ def restore_command(archive: Path, force: bool):
     if result.revision_note:
         click.echo(result.revision_note, err=True)
 
-
-from flask.cli import AppGroup  # noqa: E402 - its commands run inside the app context (tests' CLI runner too)
 
 audit_cli = AppGroup("audit", help="The audit trail (安全审计).")
 

@@ -215,3 +215,22 @@ def test_the_system_administrator_is_no_dispatcher(sysadmin):
 def test_a_post_without_the_csrf_token_is_refused(sysadmin, db):
     r = sysadmin.post("/admin/users/rep05/disable", data={"confirm": "1"})
     assert r.status_code == 400 and user_row(db, "rep05")["disabled_at"] is None
+
+
+def test_the_command_line_goes_through_the_same_core(app, db, users):
+    runner = app.test_cli_runner()
+    app.app_context().push()  # `users` is a plain click group (see tests/test_audit.py)
+    out = runner.invoke(args=["users", "create", "li.na", "--name", "李娜", "--role", "unit_handler", "--unit", "M04"])
+    assert out.exit_code == 0, out.output
+    assert re.search(r"li\.na: one-time password \S{16}", out.output)
+    again = runner.invoke(args=["users", "create", "li.na", "--name", "李娜", "--role", "dispatcher"])
+    assert again.exit_code == 1 and "已有名为“li.na”的账号" in again.output and "li.na" in again.output
+    assert runner.invoke(args=["users", "disable", "li.na"]).exit_code == 0
+    assert runner.invoke(args=["users", "expire", "li.na", "2030-01-01"]).exit_code == 0
+    assert runner.invoke(args=["users", "role", "li.na", "dispatcher"]).exit_code == 0
+    assert runner.invoke(args=["users", "api-key", "li.na", "--revoke"]).exit_code == 0  # none: nothing recorded
+    [created] = audit_rows(db, audit.USER_CREATED)
+    assert created["role"] == "cli" and created["actor"].startswith("cli:")
+    assert [len(audit_rows(db, e)) for e in (audit.USER_DISABLED, audit.USER_EXPIRY_SET, audit.ROLE_CHANGED,
+                                             audit.API_KEY_REVOKED)] == [1, 1, 1, 0]
+    assert user_row(db, "li.na")["unit_id"] is None

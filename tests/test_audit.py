@@ -199,3 +199,52 @@ def test_partitions_are_made_by_the_owner(app, db):
     with db.engine.connect() as conn:
         n = conn.execute(text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'audit_log'::regclass")).scalar()
     assert n >= 31 + 1  # this month and 30 ahead, and the default partition
+
+
+def test_every_lifecycle_step_is_audited_with_its_event_and_a_refusal_too(client, auth, users, streets, db):
+    from tests.conftest import report_body
+
+    lon, lat = streets.point("S01")
+    created = client.post("/api/v1/reports", json=report_body(lon, lat), headers=auth("rep01")).get_json()
+    rid = created["id"]
+    r = client.post(f"/api/v1/reports/{rid}/actions", headers=auth("dispatcher"),
+                    json={"action": "accept", "version": created["version"]})
+    assert r.status_code == 200
+    [row] = rows(db, audit.REPORT_ACTION)
+    with db.engine.connect() as conn:
+        event_id = conn.execute(text("SELECT max(id) FROM report_events WHERE report_id = :r AND action = 'accept'"),
+                                {"r": rid}).scalar_one()
+    assert (row["actor"], row["role"], row["object_type"], row["object_id"], row["outcome"]) == \
+        ("dispatcher", "dispatcher", "report", str(rid), "ok")
+    assert row["details"] == {"event_id": event_id, "action": "accept", "from": "submitted", "to": "accepted"}
+    stale = client.post(f"/api/v1/reports/{rid}/actions", headers=auth("dispatcher"),
+                        json={"action": "reject", "version": created["version"], "reason": "重复"})
+    assert stale.status_code == 409
+    refused = rows(db, audit.REPORT_ACTION)[-1]
+    assert (refused["outcome"], refused["details"]["action"], refused["details"]["status"]) == ("refused", "reject", 409)
+    assert verify_now(db).ok
+
+
+def test_reads_are_audited_for_staff_and_not_for_a_representative_on_their_own(client, auth, users, streets, db,
+                                                                              as_user):
+    from tests.conftest import report_body
+
+    lon, lat = streets.point("S01")
+    rid = client.post("/api/v1/reports", json=report_body(lon, lat), headers=auth("rep01")).get_json()["id"]
+    assert client.get(f"/api/v1/reports/{rid}", headers=auth("rep01")).status_code == 200
+    assert rows(db, audit.REPORT_VIEW) == []
+    assert client.get(f"/api/v1/reports/{rid}", headers=auth("leader")).status_code == 200
+    [one] = rows(db, audit.REPORT_VIEW)
+    assert (one["actor"], one["object_type"], one["object_id"]) == ("leader", "report", str(rid))
+    assert client.get("/api/v1/reports?street=S01&limit=5", headers=auth("dispatcher")).status_code == 200
+    listed = rows(db, audit.REPORT_VIEW)[-1]
+    assert listed["object_type"] == "report_list"
+    assert listed["details"]["filters"] == {"street": "S01", "limit": "5"} and listed["details"]["total"] == 1
+    assert as_user("dispatcher").get(f"/console/reports/{rid}").status_code == 200
+    assert rows(db, audit.REPORT_VIEW)[-1]["details"]["path"] == f"/console/reports/{rid}"
+    r = client.get("/api/v1/exports/reports.csv?street=S01", headers=auth("leader"))
+    assert r.status_code == 200
+    [export] = rows(db, audit.EXPORT)
+    assert (export["actor"], export["details"]["format"], export["details"]["rows"],
+            export["details"]["filters"]) == ("leader", "csv", 1, {"street": "S01"})
+    assert verify_now(db).ok

@@ -18,6 +18,11 @@ from ..domain.errors import DomainError
 from ..domain.vocabulary import DISPATCHER_ROLES, READ_ALL_ROLES
 from ..translations import N_
 
+# The operator at the server's command line (`geoapp …` as the service's account: audit.Actor.cli()).
+# Whoever can run it can read the database's password anyway; the CLI is a door like the pages, so
+# its acts go through the same core functions and are audited as "cli:<OS account>".
+OPERATOR = "cli"
+
 # capability → the roles that have it. A capability is named for what is done, in the domain's words.
 MAY: dict[str, tuple[str, ...]] = {
     # the programme's work (pages and API under /console, /unit, /my, /pin, …)
@@ -27,12 +32,12 @@ MAY: dict[str, tuple[str, ...]] = {
     "reports.handle_for_unit": ("unit_handler",),
     "reports.submit": ("representative", "dispatcher", "admin"),
     # the system administrator (系统管理员)
-    "users.manage": ("sysadmin", "admin"),           # create, disable, expire, reset, role, unit
-    "units.manage": ("sysadmin", "admin"),           # names, contacts, e-mail, active
-    "streets.hand_over": ("sysadmin", "admin"),      # a street's representative, from a date
-    "city_data.reload": ("sysadmin", "admin"),       # gis_data/ with a preview
+    "users.manage": ("sysadmin", "admin", OPERATOR),           # create, disable, expire, reset, role, unit
+    "units.manage": ("sysadmin", "admin", OPERATOR),           # names, contacts, e-mail, active
+    "streets.hand_over": ("sysadmin", "admin", OPERATOR),      # a street's representative, from a date
+    "city_data.reload": ("sysadmin", "admin", OPERATOR),       # gis_data/ with a preview
     # the security administrator (安全管理员)
-    "security.policy": ("secadmin",),                # password, lockout, session; second factors
+    "security.policy": ("secadmin", OPERATOR),                # password, lockout, session; second factors
     # the audit administrator (审计管理员)
     "audit.read": ("auditor",),                      # /admin/audit, GET /api/v1/audit, the CSV
 }

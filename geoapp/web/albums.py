@@ -26,6 +26,7 @@ from markupsafe import Markup
 from .. import present
 from ..domain import album as albums
 from ..domain import album_map
+from ..domain import audit
 from ..domain.album_pdf import photo_url, write_pdf
 from ..domain.errors import DomainError
 from ..domain.visibility import Viewer, reads_programme
@@ -33,7 +34,7 @@ from ..domain.vocabulary import DISPATCHER_ROLES, READ_ALL_ROLES
 from ..translations import LOCALES, N_, translate
 from . import database, read_session, settings
 from .api import api_login_required, json_object
-from .auth import login_required
+from .auth import audit_actor, audit_now, login_required
 from .i18n import current_language
 
 log = logging.getLogger(__name__)
@@ -113,12 +114,17 @@ def _render_pdf(album: dict) -> albums.RenderedPdf:
     return pdf
 
 
-def issue(session, period: albums.Period, issued_by: int, now: dt.datetime | None = None) -> dict:
+def issue(session, period: albums.Period, issued_by: int, now: dt.datetime | None = None,
+          actor: audit.Actor | None = None) -> dict:
     """Issue the next album for `period` in `session`'s transaction (the API, the page's form, the
-    CLI and the demo all come here). Needs an app context."""
+    CLI and the demo all come here), with its audit row in the same transaction. Needs an app context."""
     cfg = settings()
-    return albums.issue_album(session, period, issued_by=issued_by, photo_dir=cfg.photo_dir, tz=cfg.display_tz,
-                              render=_render_pdf, now=now)
+    album = albums.issue_album(session, period, issued_by=issued_by, photo_dir=cfg.photo_dir, tz=cfg.display_tz,
+                               render=_render_pdf, now=now)
+    audit.record(session, actor or audit.Actor(user_id=issued_by), audit.ALBUM_ISSUE, object_type="album",
+                 object_id=album["number"], details={"from": period.start.isoformat(), "to": period.end.isoformat(),
+                                                     "sha256": album.get("pdf_sha256")})
+    return album
 
 
 def _listed(a: dict) -> dict:
@@ -177,7 +183,7 @@ def issue_from_form():
     try:
         period = albums.Period.parse(asked["from"], asked["to"])
         with database().transaction() as session:
-            album = issue(session, period, current_user.id)
+            album = issue(session, period, current_user.id, actor=audit_actor())
     except DomainError as err:
         return _index(error=err.message(current_language()), status=err.status, asked=asked)
     return redirect(url_for("albums.html", number=album["number"]), 303)
@@ -202,6 +208,7 @@ def pdf(number: int):
 
 def _pdf_response(number: int):
     data, digest = albums.album_pdf(read_session(), number, settings().photo_dir)
+    audit_now(audit.ALBUM_DOWNLOAD, object_type="album", object_id=number, details={"sha256": digest})
     response = make_response(data)
     response.headers["Content-Type"] = "application/pdf"
     response.headers["Content-Disposition"] = f'inline; filename="album-{number:03d}.pdf"'
@@ -237,7 +244,7 @@ def api_issue():
     body = json_object()
     period = albums.Period.parse(body.get("from"), body.get("to"))
     with database().transaction() as session:
-        album = issue(session, period, g.user.id)
+        album = issue(session, period, g.user.id, actor=audit_actor())
     with database().sessionmaker() as session:
         listed = next(a for a in albums.list_albums(session) if a["number"] == album["number"])
     return jsonify(_listed(listed)), 201

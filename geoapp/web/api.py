@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import BadRequest
 
 from .. import present
+from ..core import reports as core_reports
 from ..domain import lifecycle
 from ..domain.dispatch import suggest_dispatch
 from ..domain.inputs import ActionInput, ReportQuery, in_zone, refusal, validate
@@ -27,6 +28,7 @@ from ..domain.visibility import FULL, Viewer
 from ..translations import request_language, translate
 from . import database, read_session, settings
 from .errors import HTTP_ERRORS, render_error
+from .read_audit import staff_list_read, staff_read
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -100,6 +102,7 @@ def show_report(report_id: int):
     if record is None or access_to(g.viewer, record) is None:
         # not there, or not this user's to see: the same answer (domain/visibility.py)
         abort(404)
+    staff_read("report", report_id)
     return jsonify(report_body(session, record, g.viewer))
 
 
@@ -109,6 +112,7 @@ def index_reports():
     query = validate(ReportQuery, request.args.to_dict())
     flt = report_filter(query, g.viewer)
     records, total = list_reports(read_session(), flt, order=query.order)
+    staff_list_read(total, len(records))
     links = []
     if flt.offset + len(records) < total:
         links.append({"rel": "next", "href": _page_link(flt.offset + flt.limit, flt.limit)})
@@ -159,6 +163,8 @@ def _action_from_request() -> tuple[ActionInput, list[bytes]]:
 def report_action(report_id: int):
     """One step of the lifecycle (geoapp/domain/lifecycle.py): 200 with the updated report; 409 for a
     state that does not allow it or a stale version; 403 for a party that may not; 404 unseen."""
+    from .auth import audit_actor
+
     data, photos = _action_from_request()
     tz = settings().display_tz
     fields = lifecycle.ActionFields(
@@ -167,8 +173,8 @@ def report_action(report_id: int):
         until=in_zone(data.until, tz), promised_on=data.promised_on, reply_rating=data.reply_rating,
         result_rating=data.result_rating, flag=data.flag, photos=photos)
     with database().transaction() as session:
-        record = lifecycle.perform(session, g.viewer, report_id, data.action, fields,
-                                   lifecycle.rules_from_settings(settings()))
+        record = core_reports.act(session, audit_actor(), g.viewer, report_id, data.action, fields,
+                                  lifecycle.rules_from_settings(settings()))
         body = report_body(session, record, g.viewer)
     return jsonify(body)
 

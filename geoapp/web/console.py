@@ -31,6 +31,7 @@ from .auth import login_required
 from ..domain.vocabulary import DISPATCHER_ROLES as DISPATCHERS
 from .i18n import current_language
 from .phone import ACTION_LABELS as PHONE_ACTION_LABELS, DISPATCH_RULES
+from .read_audit import staff_list_read, staff_read
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
@@ -164,6 +165,7 @@ def queue():
     flt = report_filter(query, viewer)
     counts = work_queue.tab_counts(session, flt)
     records, total = work_queue.tab_page(session, tab, flt)
+    staff_list_read(total, len(records))
     extra: dict = {}
     if tab == "returned":
         extra = work_queue.last_event_data(session, (r["id"] for r in records), "hand_back")
@@ -284,6 +286,7 @@ def report_page(report_id: int):
     rec = get_report(session, report_id)
     if rec is None or access_to(viewer, rec) != FULL:
         abort(404)
+    staff_read("report", report_id)
     actions = lifecycle.available_actions(viewer, rec)
     names = work_queue.unit_names(session)
     photos = [present.photo(p) for p in rec.get("photos", ())]

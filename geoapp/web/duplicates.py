@@ -16,8 +16,9 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from .. import present
+from ..core import reports as core_reports
 from ..domain import lifecycle
-from ..domain.duplicates import default_survivor, duplicate_groups, merge_group
+from ..domain.duplicates import default_survivor, duplicate_groups
 from ..domain.errors import UnknownStreet
 from ..domain.inputs import DuplicateQuery, MergeInput, validate
 from ..domain.reports import ReportFilter, access_to, list_reports
@@ -110,9 +111,11 @@ def merge_duplicates():
     """Merge a group in one action: every member but `into` becomes `merged` into it, all in one
     transaction; 200 with the survivor, or the first refusal (a stale version: 409) and nothing merged."""
     data = validate(MergeInput, json_object())
+    from .auth import audit_actor
+
     with database().transaction() as session:
-        survivor, _merged = merge_group(session, g.viewer, data.into, data.members,
-                                        lifecycle.rules_from_settings(settings()))
+        survivor, _merged = core_reports.merge_group(session, audit_actor(), g.viewer, data.into, data.members,
+                                                     lifecycle.rules_from_settings(settings()))
         answer = report_body(session, survivor, g.viewer)
     return jsonify(answer)
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Flask, Response, abort, g, request, stream_with_context
 
 from .. import present
+from ..domain import audit
 from ..domain.errors import ExportTooLarge
 from ..domain.inputs import ReportQuery, validate
 from ..domain.reports import count_reports, iter_reports
@@ -26,6 +27,7 @@ from ..translations import N_, translate
 from ..db import close_quietly
 from . import database, read_session, settings
 from .api import api_login_required, report_filter
+from .auth import audit_now
 from .i18n import current_language
 from .tables import Sheet, attachment, csv_response, xlsx_bytes, xlsx_response
 
@@ -69,6 +71,10 @@ def _matching():
     except BaseException:
         close_quietly(session)
         raise
+    # who took which reports out, and how many (等保: an export is an important action)
+    audit_now(audit.EXPORT, object_type="reports", details={
+        "format": request.view_args.get("fmt"), "rows": n,
+        "filters": {k: v[:200] for k, v in request.args.items()}})
     return _closing(session, iter_reports(session, flt))
 
 
@@ -148,5 +154,6 @@ def _geopackage(keys: list[str], rows: list[dict]) -> Response:
 def streets_export():
     _readers_only()
     body = json.dumps(streets_geojson(read_session()), ensure_ascii=False)
+    audit_now(audit.EXPORT, object_type="streets", details={"format": "geojson"})
     return Response(body, mimetype="application/geo+json",
                     headers={"Content-Disposition": attachment("streets.geojson"), "Cache-Control": "private, no-store"})

@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 from flask import Blueprint, abort, current_app, g, send_file
 from sqlalchemy import select
 
-from ..domain import visibility
+from ..domain import audit, visibility
 from ..domain.photos import content_type_of, watermark_font_check
 from ..models import Photo, Report
 from . import read_session, settings
@@ -45,6 +45,10 @@ def original(photo_id: int):
     photo = _visible_photo(photo_id)
     if photo.original_path is None:  # a photo from before originals were kept (migration 0005)
         abort(404)
+    from .auth import audit_now
+
+    # the original carries what publishing strips (the exact place and time, the device): who saw it is kept
+    audit_now(audit.PHOTO_ORIGINAL_VIEW, object_type="photo", object_id=photo_id, details={"sha256": photo.sha256})
     return _send(photo.original_path, etag=photo.sha256)
 
 

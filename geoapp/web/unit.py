@@ -29,6 +29,7 @@ from ..translations import N_, translate
 from . import read_session, settings
 from .auth import login_required
 from .i18n import current_language
+from .read_audit import staff_list_read, staff_read
 
 bp = Blueprint("unit", __name__)
 
@@ -152,6 +153,7 @@ def queue():
     counts = {t.key: _count(session, _filter(t, viewer, handed_back)) for t in TABS}
     records, total = list_reports(session, _filter(tab, viewer, handed_back, limit=QUEUE_PAGE,
                                                    offset=(page - 1) * QUEUE_PAGE), order=tab.order)
+    staff_list_read(total, len(records))
     now, hours = dt.datetime.now(dt.timezone.utc), _office_hours()
     unit = session.get(Unit, viewer.unit_id)
     return render_template(
@@ -209,6 +211,7 @@ def report_page(report_id: int):
     rec = get_report(session, report_id)
     if rec is None or access_to(viewer, rec) != FULL:
         abort(404)  # not there, or not this unit's: the same answer (domain/visibility.py)
+    staff_read("report", report_id)
     tz = s.display_tz
     photos = [present.photo(p) for p in rec.get("photos", ())]
     events = events_of(session, report_id)
