@@ -362,7 +362,7 @@ def _put_file(photo_dir: Path, rel: str, fh, want: dict) -> None:
 def _revision_note(url: str, revision: str | None) -> str | None:
     from alembic.script import ScriptDirectory
 
-    from .cli import alembic_config
+    from .db import alembic_config
 
     script = ScriptDirectory.from_config(alembic_config(url))
     head = script.get_current_head()

@@ -8,6 +8,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup  # AppGroup: its commands run inside the app context
 
 from .config import PROJECT_ROOT
+from .db import alembic_config  # noqa: F401 - here too for the tests and scripts that import it from cli
 from .domain.vocabulary import USER_ROLES as USER_ROLES_CHOICE
 
 
@@ -19,18 +20,6 @@ def _cli_actor():
     from .domain.audit import Actor
 
     return Actor.cli()
-
-
-def alembic_config(database_url: str, app_role: str | None = None):
-    """Migrations run on `database_url` (the owner's); `app_role`, when given, is granted its rows'
-    privileges afterwards (geoapp/db_roles.py)."""
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
-    cfg.attributes["database_url"] = database_url
-    cfg.attributes["app_role"] = app_role
-    return cfg
 
 
 def owner_alembic_config():

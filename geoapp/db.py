@@ -78,3 +78,17 @@ def sibling_database(url: str, name: str) -> str:
     finally:
         engine.dispose()
     return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def alembic_config(database_url: str, app_role: str | None = None):
+    """Migrations run on `database_url` (the owner's); `app_role`, when given, is granted its rows'
+    privileges afterwards (geoapp/db_roles.py)."""
+    from alembic.config import Config
+
+    cfg = Config()
+    from .config import PROJECT_ROOT
+
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    cfg.attributes["database_url"] = database_url
+    cfg.attributes["app_role"] = app_role
+    return cfg

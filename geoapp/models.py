@@ -104,6 +104,22 @@ class Representative(Base):
     )
 
 
+class StreetHandover(Base):
+    """A street's representative changed on a date (migration 0014; core/administration.hand_over_street):
+    the seat (representative_id) stays, the person (user) changes; from_user_id is whoever held it."""
+    __tablename__ = "street_handovers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    street_id: Mapped[int] = mapped_column(ForeignKey("streets.id"))
+    representative_id: Mapped[int] = mapped_column(ForeignKey("representatives.id"))
+    from_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    to_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    on_date: Mapped[dt.date] = mapped_column(Date)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    by_user_id: Mapped[int | None] = mapped_column(Integer)   # no key: the trail's actor, as audit_log
+    by: Mapped[str] = mapped_column(Text)
+    __table_args__ = (Index("street_handovers_street", "street_id", "on_date"),)
+
+
 class Zone(Base):
     __tablename__ = "zones"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

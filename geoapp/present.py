@@ -16,28 +16,12 @@ from babel.dates import format_datetime
 from babel.numbers import format_decimal
 
 from .domain.reports import ReportRecord
+from .domain import vocabulary
 from .domain.vocabulary import REPORT_STATUSES
 from .translations import DEFAULT_LANGUAGE, LOCALES, N_, translate
 
-# The report's states as people read them (msgids; English in the catalog); every page shows a
-# status through this table.
-STATUS_LABELS = {
-    "submitted": N_("已提交"),
-    "accepted": N_("已受理"),
-    "rejected": N_("不予受理"),
-    "merged": N_("已合并"),
-    "dispatched": N_("已派遣"),
-    "unit_accepted": N_("已签收"),
-    "in_progress": N_("处置中"),
-    "handled": N_("已办结"),
-    "verified": N_("已评价"),
-    "closed": N_("已结案"),
-    "returned": N_("已回退"),
-    "reopened": N_("返工"),
-    "ledger": N_("挂账"),
-    "void": N_("已作废"),
-}
-assert set(STATUS_LABELS) == set(REPORT_STATUSES), "every status needs a label"
+# The report's states as people read them: the vocabulary's table (every page shows a status through it).
+STATUS_LABELS = vocabulary.STATUS_LABELS
 # Colour of each status where reports are drawn by status (the console map, the phone's pages).
 # One hue family per phase, built on the Okabe-Ito colour-blind-safe palette and told apart within
 # a family by lightness: orange/yellow waiting for the dispatcher, blues at the unit, greens done,

@@ -234,3 +234,106 @@ def test_the_command_line_goes_through_the_same_core(app, db, users):
     assert [len(audit_rows(db, e)) for e in (audit.USER_DISABLED, audit.USER_EXPIRY_SET, audit.ROLE_CHANGED,
                                              audit.API_KEY_REVOKED)] == [1, 1, 1, 0]
     assert user_row(db, "li.na")["unit_id"] is None
+
+
+@pytest.fixture
+def city_folder(tmp_path, monkeypatch):
+    import shutil
+
+    from geoapp.config import PROJECT_ROOT
+    from geoapp.web import admin as admin_pages
+
+    folder = tmp_path / "gis_data"
+    shutil.copytree(PROJECT_ROOT / "gis_data", folder)
+    monkeypatch.setattr(admin_pages, "_city_folder", lambda: folder)
+    return folder
+
+
+def test_city_data_is_previewed_then_applied_as_previewed(sysadmin, db, city_folder):
+    page = sysadmin.get("/admin/city-data")
+    assert page.status_code == 200
+    token = csrf(sysadmin, "/admin/city-data")
+    r = sysadmin.post("/admin/city-data", data={"csrf_token": token, "step": "preview"})
+    assert r.status_code == 200 and 'id="no-change"' in r.get_data(as_text=True)
+    with open(city_folder / "units.csv", "a", encoding="utf-8") as f:
+        f.write("M99,锦州市测试管理处,Jinzhou Test Office,municipal_department,municipal_facilities\n")
+    r = sysadmin.post("/admin/city-data", data={"csrf_token": token, "step": "preview"})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and re.search(r'<tr data-table="units"><td>units</td><td>1</td>', html)
+    assert "M99" in html
+    with db.engine.connect() as conn:  # a preview keeps nothing
+        assert conn.execute(text("SELECT count(*) FROM units WHERE code = 'M99'")).scalar_one() == 0
+    previewed = re.search(r'name="fingerprint" value="([0-9a-f]{64})"', html).group(1)
+    # the folder changes after the preview: applying the old preview is refused
+    (city_folder / "extra.txt").write_text("x")
+    r = sysadmin.post("/admin/city-data", data={"csrf_token": token, "step": "apply", "fingerprint": previewed})
+    assert r.status_code == 409 and "重新预览" in r.get_data(as_text=True)
+    (city_folder / "extra.txt").unlink()
+    r = sysadmin.post("/admin/city-data", data={"csrf_token": token, "step": "apply", "fingerprint": previewed})
+    assert r.status_code == 200 and "城市数据已载入" in r.get_data(as_text=True)
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM units WHERE code = 'M99'")).scalar_one() == 1
+    [row] = audit_rows(db, audit.CITY_DATA_LOADED)
+    assert row["details"]["fingerprint"] == previewed
+    assert [t for t in row["details"]["tables"] if t["table"] == "units"][0]["added"] == ["M99"]
+
+
+def test_city_data_that_cannot_load_says_why_and_changes_nothing(sysadmin, city_folder):
+    (city_folder / "units.csv").write_text("code,name\nM01\n", encoding="utf-8")
+    token = csrf(sysadmin, "/admin/city-data")
+    r = sysadmin.post("/admin/city-data", data={"csrf_token": token, "step": "preview"})
+    assert r.status_code == 409 and "不能载入" in r.get_data(as_text=True)
+    assert 'id="apply"' not in r.get_data(as_text=True)
+
+
+def test_only_the_system_administrator_reloads_city_data(as_user):
+    for who in ("dispatcher", "secadmin", "auditor", "leader"):
+        assert as_user(who).get("/admin/city-data").status_code == 403, who
+
+
+def test_a_street_is_handed_over_on_a_date_and_the_old_reports_still_count(sysadmin, signin, db, client, auth,
+                                                                           streets):
+    from tests.conftest import report_body
+
+    lon, lat = streets.point("S05")
+    old_report = client.post("/api/v1/reports", json=report_body(lon, lat), headers=auth("rep05")).get_json()["id"]
+    token = csrf(sysadmin, "/admin/streets/S05")
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
+    asked = sysadmin.post("/admin/streets/S05", data={"csrf_token": token, "to": "sun.li", "display_name": "孙丽",
+                                                      "on": today})
+    assert "确定交接吗" in asked.get_data(as_text=True)
+    r = sysadmin.post("/admin/streets/S05", data={"csrf_token": token, "to": "sun.li", "display_name": "孙丽",
+                                                  "on": today, "confirm": "1"})
+    password = one_time_password(r.get_data(as_text=True))
+    # the old holder's account ends today; their report keeps its reporter; the new one holds the seat
+    assert signin.login("rep05").status_code == 401
+    with db.engine.connect() as conn:
+        reporter = conn.execute(text("SELECT u.username FROM reports r JOIN users u ON u.id = r.reporter_id "
+                                     "WHERE r.id = :id"), {"id": old_report}).scalar_one()
+        seats = conn.execute(text("SELECT username FROM users WHERE representative_id = "
+                                  "(SELECT representative_id FROM users WHERE username = 'rep05') ORDER BY id")).scalars().all()
+    assert reporter == "rep05" and seats == ["rep05", "sun.li"]
+    signin.reset_limits()
+    assert signin.login("sun.li", password).headers["Location"].endswith("/account/password")
+    page = sysadmin.get("/admin/streets/S05").get_data(as_text=True)
+    assert "孙丽（sun.li）" in page and today in page
+    [row] = audit_rows(db, audit.STREET_HANDED_OVER)
+    assert row["details"] == {"representative": "R05", "on": today, "to": "sun.li", "from": ["rep05"],
+                              "new_account": True}
+    # the seat's coverage counts both accounts (domain/coverage.py reads every user of the seat)
+    rows = sysadmin.get("/admin/streets").get_data(as_text=True)
+    assert 'data-code="S05"' in rows
+
+
+def test_a_handover_to_someone_holding_another_street_is_refused(sysadmin, db):
+    token = csrf(sysadmin, "/admin/streets/S05")
+    r = sysadmin.post("/admin/streets/S05", data={"csrf_token": token, "to": "rep06", "on": "2030-01-01",
+                                                  "confirm": "1"})
+    assert r.status_code == 409 and "已是另一条街路的代表" in r.get_data(as_text=True)
+    r = sysadmin.post("/admin/streets/S05", data={"csrf_token": token, "to": "nobody.yet", "on": "2030-01-01",
+                                                  "confirm": "1"})
+    assert r.status_code == 400 and "请填写姓名" in r.get_data(as_text=True)
+    r = sysadmin.post("/admin/streets/S05", data={"csrf_token": token, "to": "auditor", "on": "2030-01-01",
+                                                  "confirm": "1"})
+    assert r.status_code == 409
+    assert audit_rows(db, audit.STREET_HANDED_OVER) == []

@@ -61,12 +61,15 @@ def _unit(session: Session, code: str | None, *, lock: bool = False) -> Unit:
     return unit
 
 
-def _representative(session: Session, code: str | None) -> Representative:
+def _representative(session: Session, code: str | None, take_over: bool = False) -> Representative:
     rep = session.execute(select(Representative).where(Representative.code == (code or "").strip())
                           ).scalar_one_or_none()
     if rep is None:
         raise _bad("representative", N_("代表"), N_("未知的代表编码“{code}”。"), code=str(code)[:32])
-    holder = session.execute(select(User.username).where(User.representative_id == rep.id)).scalar_one_or_none()
+    if take_over:  # a handover: the seat passes on (hand_over_street ends the holders' accounts)
+        return rep
+    holder = session.execute(select(User.username).where(User.representative_id == rep.id)
+                             .order_by(User.id).limit(1)).scalar_one_or_none()
     return rep if holder is None else _taken(rep, holder)
 
 
@@ -86,6 +89,7 @@ class Placement:
     """What a role needs besides itself: a unit (handler) or a representative record (representative)."""
     unit_code: str | None = None
     representative_code: str | None = None
+    take_over: bool = False   # the representative record may be held already (a handover)
 
 
 def _place(session: Session, user: User, role: str, placement: Placement) -> dict:
@@ -95,7 +99,7 @@ def _place(session: Session, user: User, role: str, placement: Placement) -> dic
     rep = None
     if role == "representative":
         rep = user.representative if (user.representative is not None and not placement.representative_code) \
-            else _representative(session, placement.representative_code)
+            else _representative(session, placement.representative_code, placement.take_over)
     user.role = role
     user.unit_id = unit.id if unit else None
     user.representative_id = rep.id if rep else None
@@ -225,6 +229,86 @@ def revoke_api_key(session: Session, actor: audit.Actor, username: str) -> User:
     user.api_key_hash = None
     audit.record(session, actor, audit.API_KEY_REVOKED, object_type="user", object_id=user.username)
     return user
+
+
+# --- a street's representative, handed over on a date ------------------------------------------
+
+@dataclass(frozen=True)
+class Handover:
+    street_code: str
+    representative_code: str
+    on: dt.date
+    to_username: str
+    from_usernames: tuple[str, ...]
+    one_time_password: str | None   # when the new holder's account was made by the handover
+
+
+def holders(session: Session, representative_id: int) -> list[User]:
+    """The accounts that hold a seat now (usable: not disabled, not expired)."""
+    from ..domain.accounts import USABLE
+
+    return list(session.execute(select(User).where(User.representative_id == representative_id, USABLE)
+                                .order_by(User.id)).scalars())
+
+
+def hand_over_street(session: Session, actor: audit.Actor, street_code: str, to_username: str, on: dt.date,
+                     tz: str, *, new_display_name: str | None = None) -> Handover:
+    """From the start of `on` (the city's zone) the street's representative is `to_username` (an
+    existing account without a street, or a new one when `new_display_name` is given). The previous
+    holders' accounts expire then; their reports keep their reporter and keep counting for the street
+    (coverage and quotas count every account that held the seat). Audited; one row per handover."""
+    from ..models import Street, StreetHandover
+
+    require(actor.role, "streets.hand_over")
+    street = session.execute(select(Street).where(Street.code == (street_code or "").strip())).scalar_one_or_none()
+    if street is None or street.representative is None:
+        raise _bad("street", N_("街路"), N_("未知的街路编码“{code}”。"), code=str(street_code)[:32])
+    seat = street.representative
+    session.execute(select(Representative.id).where(Representative.id == seat.id).with_for_update())
+    today = dt.datetime.now(ZoneInfo(tz)).date()
+    if on < today - dt.timedelta(days=31):
+        raise _bad("on", N_("交接日期"), N_("交接日期不能早于一个月前。"))
+    previous = [u for u in holders(session, seat.id)]
+    password = None
+    to = find_user(session, (to_username or "").strip().lower())
+    if to is None:
+        if not new_display_name:
+            raise _bad("to", N_("接任者"), N_("没有名为“{name}”的账号；要新建账号请填写姓名。"), name=str(to_username)[:64])
+        to, password = create_user(session, actor, to_username, new_display_name, "representative",
+                                   Placement(representative_code=seat.code, take_over=True))
+    elif to.role in ("sysadmin", "secadmin", "auditor", "admin"):
+        raise AdminRefused(reason=Text(N_("管理员账号不能接任街路代表。")))
+    elif to.representative_id is not None and to.representative_id != seat.id and usable_account(to):
+        raise AdminRefused(reason=Text(N_("“{name}”已是另一条街路的代表。"), name=to.username))
+    if to in previous:
+        raise AdminRefused(reason=Text(N_("“{name}”已是这条街路的代表。"), name=to.username))
+    to.role, to.unit_id, to.representative_id = "representative", None, seat.id
+    to.disabled_at = None
+    if to.expires_at is not None and to.expires_at <= dt.datetime.combine(on, dt.time(), ZoneInfo(tz)):
+        to.expires_at = None
+    ends = dt.datetime.combine(on, dt.time(), ZoneInfo(tz))
+    for old in previous:
+        if old.expires_at is None or old.expires_at > ends:
+            old.expires_at = ends
+        if ends <= dt.datetime.now(dt.timezone.utc):
+            end_sessions(session, old.id)
+    session.flush()
+    end_sessions(session, to.id)  # their pages start again with the street
+    for old in previous or [None]:
+        session.add(StreetHandover(street_id=street.id, representative_id=seat.id,
+                                   from_user_id=old.id if old else None, to_user_id=to.id, on_date=on,
+                                   by_user_id=actor.user_id, by=actor.username or ""))
+    handover = Handover(street.code, seat.code, on, to.username, tuple(u.username for u in previous), password)
+    audit.record(session, actor, audit.STREET_HANDED_OVER, object_type="street", object_id=street.code,
+                 details={"representative": seat.code, "on": on.isoformat(), "to": to.username,
+                          "from": list(handover.from_usernames), "new_account": password is not None})
+    return handover
+
+
+def usable_account(user: User) -> bool:
+    from ..domain.accounts import usable
+
+    return usable(user)
 
 
 # --- units ------------------------------------------------------------------------------------

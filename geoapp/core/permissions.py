@@ -31,6 +31,8 @@ MAY: dict[str, tuple[str, ...]] = {
     "album.issue": DISPATCHER_ROLES,
     "reports.handle_for_unit": ("unit_handler",),
     "reports.submit": ("representative", "dispatcher", "admin"),
+    # the map, the phone's pages, a report's page: the programme's people, not the administrators
+    "programme.use": ("representative", "dispatcher", "unit_handler", "admin", "leader"),
     # the system administrator (系统管理员)
     "users.manage": ("sysadmin", "admin", OPERATOR),           # create, disable, expire, reset, role, unit
     "units.manage": ("sysadmin", "admin", OPERATOR),           # names, contacts, e-mail, active

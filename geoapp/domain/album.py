@@ -43,11 +43,11 @@ from .errors import (  # noqa: F401 - the album's refusals, also read as albums.
 from .inputs import parse_day, refusal
 from .report_photos import ORIGINAL_DIR, store_file
 from .reports import ReportFilter, list_reports
+from .vocabulary import HANDLED_STATUSES, WITHDRAWN_STATUSES
 
 ALBUM_DIR = "albums"  # under PHOTO_DIR: albums/ab/ab12….pdf
 # 已办结: the unit finished (and maybe the reporter confirmed, or the dispatcher closed it)
-HANDLED_STATUSES = ("handled", "verified", "closed")
-NOT_IN_ALBUM = ("rejected", "merged", "void")
+NOT_IN_ALBUM = WITHDRAWN_STATUSES
 CHINESE_NUMERALS = "一二三四五六七八九十"
 _LOCK_KEY = 0x616C62756D  # "album": one issue at a time (pg_advisory_xact_lock)
 

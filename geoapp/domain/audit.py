@@ -63,12 +63,14 @@ PASSWORD_RESET = "password_reset"          # a one-time password, to be changed 
 ROLE_CHANGED = "role_changed"
 ASSIGNMENT_CHANGED = "assignment_changed"  # a handler's unit, a user's representative record
 UNIT_CHANGED = "unit_changed"              # a unit's contacts, e-mail, active
+STREET_HANDED_OVER = "street_handed_over"  # a street's representative changed on a date
+CITY_DATA_LOADED = "city_data_loaded"      # gis_data/ reloaded from /admin/city-data (what changed)
 AUDIT_READ = "audit_read"                  # the audit administrator read or exported the trail
 AUDIT_EXPORT = "audit_export"              # old months written to a file and dropped (`geoapp audit export`)
 
 EVENTS = (SIGN_IN, SIGN_IN_FAILED, SIGN_IN_LOCKED, SIGN_OUT, PASSWORD_CHANGED, PASSWORD_SET, API_KEY_ISSUED, API_KEY_REVOKED,
           USER_CREATED, USER_DISABLED, USER_ENABLED, USER_EXPIRY_SET, PASSWORD_RESET, ROLE_CHANGED,
-          ASSIGNMENT_CHANGED, UNIT_CHANGED, REPORT_ACTION, REPORT_VIEW, EXPORT, ALBUM_ISSUE, ALBUM_DOWNLOAD, PHOTO_ORIGINAL_VIEW, AUDIT_READ,
+          ASSIGNMENT_CHANGED, UNIT_CHANGED, STREET_HANDED_OVER, CITY_DATA_LOADED, REPORT_ACTION, REPORT_VIEW, EXPORT, ALBUM_ISSUE, ALBUM_DOWNLOAD, PHOTO_ORIGINAL_VIEW, AUDIT_READ,
           AUDIT_EXPORT)
 OUTCOMES = ("ok", "refused", "failed")  # the CHECK constraint audit_outcome (migration 0013)
 

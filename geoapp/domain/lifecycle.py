@@ -32,7 +32,8 @@ from .dispatch import suggest_dispatch
 from .inputs import field_label
 from .reports import ReportRecord, access_to, get_report
 from .visibility import Viewer
-from .vocabulary import DISPATCHED_STATUSES, FINISHED_STATUSES, RUNNING_STATUSES, SATISFIED
+from .vocabulary import (DISPATCHED_STATUSES, FINISHED_STATUSES, RUNNING_STATUSES, SATISFIED, STATUS_LABELS,
+                         WITHDRAWN_STATUSES, statuses_of)
 
 # The parties to a report, as the table names them (a user may be several at once).
 DISPATCHER = "dispatcher"          # committee staff and the bureau's dispatchers (and admins)
@@ -41,7 +42,7 @@ COOPERATING_UNIT = "cooperating_unit"
 REPORTER = "reporter"              # who reported it (or a report merged into it: see verify)
 PARTIES = (DISPATCHER, LEAD_UNIT, COOPERATING_UNIT, REPORTER)
 
-SCREENABLE = ("submitted", "accepted", "returned")
+SCREENABLE = statuses_of("to_screen", "to_decide")
 SCREENED = tuple(s for s in DISPATCHED_STATUSES) + ("accepted",)
 
 
@@ -185,7 +186,7 @@ def _precondition(action: str, rec: ReportRecord) -> Text | None:
     """A reason of the report's own that refuses an action the state allows (None: go ahead)."""
     if action in ("grant_extension", "refuse_extension") and rec.get("extension_requested_until") is None:
         return Text(N_("没有待审批的延期申请。"))
-    if action == "album" and rec["status"] in ("rejected", "merged", "void"):
+    if action == "album" and rec["status"] in WITHDRAWN_STATUSES:
         return Text(N_("已合并、不予受理或作废的问题不能列入图册。"))
     return None
 
@@ -262,7 +263,6 @@ def _lock_involved(session: Session, report_id: int, action: str, fields: Action
 
 
 def status_label_msgid(status: str) -> str:
-    from ..present import STATUS_LABELS
     return STATUS_LABELS.get(status, status)
 
 
@@ -330,7 +330,7 @@ def _merge(session, rec, f: ActionFields, rules, now):
     target = session.execute(select(Report.status, Report.merged_into_id).where(Report.id == f.into)).one_or_none()
     if target is None:
         raise ActionPrecondition(reason=Text(N_("要合并到的问题 {report_id} 不存在。"), report_id=f.into))
-    if target.status in ("merged", "rejected", "void"):
+    if target.status in WITHDRAWN_STATUSES:
         raise ActionPrecondition(reason=Text(N_("不能合并到已合并、不予受理或作废的问题 {report_id}。"),
                                              report_id=f.into))
     # the reports merged into this one follow it to the survivor (no chains to walk later)

@@ -38,7 +38,7 @@ from ..translations import N_, Text, translate
 from .errors import BadInput
 from .inputs import _date, _fail, refusal, validate
 from .reports import OVERDUE
-from .vocabulary import RUNNING_STATUSES, SATISFIED
+from .vocabulary import HANDLED_STATUSES, OPEN_STATUSES, SATISFIED, WITHDRAWN_STATUSES
 from .working_time import OfficeHours
 
 # --- what a client may ask ------------------------------------------------------------------------
@@ -176,9 +176,9 @@ FIGURES: tuple[Figure, ...] = (
 FIGURE_KEYS = tuple(f.key for f in FIGURES)
 PERIOD_DEFINITION = N_("统计口径：按问题首次派遣（交办）的时间归入统计期（本地日期，含首尾两天）；办理结果以当前状态为准。")
 
-WITHDRAWN = ("merged", "rejected", "void")    # handed back, then withdrawn: not handed over in the end
-HANDLED = ("handled", "verified", "closed")
-OPEN = RUNNING_STATUSES + ("ledger",)
+WITHDRAWN = WITHDRAWN_STATUSES    # handed back, then withdrawn: not handed over in the end
+HANDLED = HANDLED_STATUSES
+OPEN = OPEN_STATUSES
 
 
 def _overdue_sql() -> str:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ..models import Category, Report, ReportEvent, Street, Unit
 from .reports import OVERDUE, ReportFilter, ReportRecord, list_reports
-from .vocabulary import RUNNING_STATUSES
+from .vocabulary import RUNNING_STATUSES, statuses_of
 from .working_time import OfficeHours, working_seconds_between
 
 
@@ -41,7 +41,7 @@ class Tab:
 # The tabs, in the order a dispatcher works through them.
 TABS: tuple[Tab, ...] = (
     # 待受理: new reports and accepted ones not yet sent to a unit
-    Tab("screen", lambda: Report.status.in_(("submitted", "accepted")), (Report.created_at.asc(),)),
+    Tab("screen", lambda: Report.status.in_(statuses_of("to_screen")), (Report.created_at.asc(),)),
     # 已回退: a unit said "not ours"; the dispatcher sends it elsewhere
     Tab("returned", lambda: Report.status == "returned", (Report.updated_at.asc(),)),
     # 延期申请: a unit asked for more time and nobody has answered
@@ -151,4 +151,4 @@ def filter_choices(session: Session) -> dict[str, list[dict[str, Any]]]:
 
 
 __all__ = ["TABS", "TAB_KEYS", "tab_counts", "tab_page", "overdue_by_unit", "last_event_data", "how_late",
-           "late_since", "history", "unit_names", "filter_choices"]
+           "late_since", "unit_names", "filter_choices"]

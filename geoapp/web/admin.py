@@ -268,11 +268,123 @@ def unit_page(code: str):
     return redirect(url_for("admin.unit_page", code=code, done="1"))
 
 
+# --- streets and their representatives ------------------------------------------------------------
+
+STREET_MANAGERS = roles_with("streets.hand_over")
+
+
+def _street_rows() -> list[dict]:
+    from ..models import Street
+
+    session, now = read_session(), dt.datetime.now(dt.timezone.utc)
+    rows = []
+    for street in session.execute(select(Street).order_by(Street.code)).scalars():
+        seat = street.representative
+        users = session.execute(select(User).where(User.representative_id == seat.id).order_by(User.id)
+                                ).scalars().all() if seat else []
+        rows.append({"code": street.code, "name": street.name, "district": street.district,
+                     "seat": seat.code if seat else "", "seat_name": seat.name if seat else "",
+                     "holders": [_user_row(u, now) for u in users if _state(u, now) == "active"],
+                     "former": [_user_row(u, now) for u in users if _state(u, now) != "active"],
+                     "url": url_for("admin.street_page", code=street.code)})
+    return rows
+
+
+@bp.get("/streets")
+@login_required(*STREET_MANAGERS)
+def streets():
+    return _page("admin/streets.html", streets=_street_rows())
+
+
+def _handovers(code: str) -> list[dict]:
+    from ..models import Street, StreetHandover
+
+    session = read_session()
+    rows = session.execute(select(StreetHandover).join(Street, Street.id == StreetHandover.street_id)
+                           .where(Street.code == code).order_by(StreetHandover.on_date.desc(),
+                                                                StreetHandover.id.desc())).scalars().all()
+    names = {u.id: u for u in session.execute(select(User).where(User.id.in_(
+        {r.from_user_id for r in rows} | {r.to_user_id for r in rows}))).scalars()}
+    return [{"on": r.on_date.isoformat(), "to": names[r.to_user_id].username,
+             "to_name": names[r.to_user_id].display_name,
+             "from": names[r.from_user_id].username if r.from_user_id else "",
+             "from_name": names[r.from_user_id].display_name if r.from_user_id else "", "by": r.by,
+             "at": _local(r.at)} for r in rows]
+
+
+@bp.route("/streets/<code>", methods=["GET", "POST"])
+@login_required(*STREET_MANAGERS)
+def street_page(code: str):
+    street = next((s for s in _street_rows() if s["code"] == code), None)
+    if street is None:
+        abort(404)
+    today = dt.datetime.now(ZoneInfo(settings().display_tz)).date()
+    form = {k: (request.form.get(k) or "").strip() for k in ("to", "display_name", "on")}
+    form["on"] = form["on"] or today.isoformat()
+    context = {"street": street, "history": _handovers(code), "form": form}
+    if request.method == "GET":
+        return _page("admin/street.html", done=_("交接已办理。") if request.args.get("done") else None, **context)
+    try:
+        day = _day(form["on"]) or today
+        if request.form.get("confirm") != "1":
+            holders = "、".join(h["username"] for h in street["holders"]) or "—"
+            return _page("admin/confirm.html", act="hand-over", username=code, form=form,
+                         question=_("从 %(on)s 起，%(street)s 的代表由 %(old)s 交给 %(new)s；%(old)s 的账号届时失效，"
+                                    "其提交的问题保留。确定交接吗？", on=day.isoformat(), street=street["name"],
+                                    old=holders, new=form["to"]),
+                         action=url_for("admin.street_page", code=code), back=url_for("admin.street_page", code=code))
+        with database().transaction() as s:
+            handover = admin.hand_over_street(s, audit_actor(), code, form["to"], day, settings().display_tz,
+                                              new_display_name=form["display_name"] or None)
+    except DomainError as exc:
+        return _page("admin/street.html", exc.status, **_refused(exc), **context)
+    if handover.one_time_password:
+        return _page("admin/one_time_password.html", username=handover.to_username,
+                     password=handover.one_time_password, created=True)
+    return redirect(url_for("admin.street_page", code=code, done="1"))
+
+
+# --- the city data ----------------------------------------------------------------------------
+
+def _city_folder():
+    from ..config import PROJECT_ROOT
+
+    return PROJECT_ROOT / "gis_data"
+
+
+@bp.route("/city-data", methods=["GET", "POST"])
+@login_required(*roles_with("city_data.reload"))
+def city_data():
+    """GET: the folder; POST step=preview: what loading it would change (nothing kept); POST
+    step=apply with the previewed fingerprint: load it (refused if the folder changed since)."""
+    from ..core import city_data as city
+
+    folder, bbox = _city_folder(), settings().city_bbox
+    step = request.form.get("step") if request.method == "POST" else None
+    context = {"folder": str(folder), "fingerprint": city.fingerprint(folder)}
+    try:
+        if step == "apply":
+            with database().transaction() as s:
+                change = city.apply(s, audit_actor(), folder, bbox, request.form.get("fingerprint", ""))
+            return _page("admin/city_data.html", change=change, applied=True,
+                         done=_("城市数据已载入。") if change.changed else _("城市数据没有变化。"), **context)
+        if step == "preview":
+            with database().transaction() as s:
+                change = city.preview(s, audit_actor(), folder, bbox)
+            return _page("admin/city_data.html", change=change, previewed=True,
+                         status=409 if change.refused else 200, **context)
+    except DomainError as exc:
+        return _page("admin/city_data.html", exc.status, **_refused(exc), **context)
+    return _page("admin/city_data.html", **context)
+
+
 # --- the administrators' menu (templates/admin/_layout.html) ------------------------------------
 
 MENU = (  # (endpoint, capability, label): shown to whoever has the capability
     ("admin.users", "users.manage", N_("账号")),
     ("admin.units", "units.manage", N_("责任单位")),
+    ("admin.streets", "streets.hand_over", N_("街路代表")),
+    ("admin.city_data", "city_data.reload", N_("城市数据")),
     ("admin_security.policy_page", "security.policy", N_("安全策略")),
     ("admin_audit.page", "audit.read", N_("审计记录")),
 )
@@ -280,7 +392,7 @@ MENU = (  # (endpoint, capability, label): shown to whoever has the capability
 
 # a page under a menu item (the item's own page is its own section)
 SECTION = {"admin.user_page": "admin.users", "admin.new_user": "admin.users", "admin.user_act": "admin.users",
-           "admin.unit_page": "admin.units"}
+           "admin.unit_page": "admin.units", "admin.street_page": "admin.streets"}
 
 
 def admin_menu() -> list[dict]:

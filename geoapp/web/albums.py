@@ -23,6 +23,7 @@ from flask_babel import force_locale
 from flask_login import current_user
 from markupsafe import Markup
 
+from ..core.permissions import roles_with
 from .. import present
 from ..domain import album as albums
 from ..domain import album_map
@@ -30,7 +31,6 @@ from ..domain import audit
 from ..domain.album_pdf import photo_url, write_pdf
 from ..domain.errors import DomainError
 from ..domain.visibility import Viewer, reads_programme
-from ..domain.vocabulary import DISPATCHER_ROLES, READ_ALL_ROLES
 from ..translations import LOCALES, N_, translate
 from . import database, read_session, settings
 from .api import api_login_required, json_object
@@ -171,13 +171,13 @@ def _index(error: str | None = None, status: int = 200, asked: dict | None = Non
 
 
 @bp.get("/albums")
-@login_required(*READ_ALL_ROLES)
+@login_required(*roles_with("reports.read_programme"))
 def index():
     return _index()
 
 
 @bp.post("/albums")
-@login_required(*DISPATCHER_ROLES)
+@login_required(*roles_with("album.issue"))
 def issue_from_form():
     asked = {"from": request.form.get("from", ""), "to": request.form.get("to", "")}
     try:
@@ -190,7 +190,7 @@ def issue_from_form():
 
 
 @bp.get("/albums/<int:number>.html")
-@login_required(*READ_ALL_ROLES)
+@login_required(*roles_with("reports.read_programme"))
 def html(number: int):
     cfg = settings()
     album = albums.get_album(read_session(), number)
@@ -201,7 +201,7 @@ def html(number: int):
 
 
 @bp.get("/albums/<int:number>.pdf")
-@login_required(*READ_ALL_ROLES)
+@login_required(*roles_with("reports.read_programme"))
 def pdf(number: int):
     return _pdf_response(number)
 

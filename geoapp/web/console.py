@@ -17,6 +17,7 @@ from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from ..core.permissions import roles_with
 from .. import present
 from ..domain import lifecycle, work_queue
 from ..domain.inputs import ReportQuery, validate
@@ -28,7 +29,6 @@ from ..translations import N_, translate
 from . import read_session, settings
 from .api import report_filter
 from .auth import login_required
-from ..domain.vocabulary import DISPATCHER_ROLES as DISPATCHERS
 from .i18n import current_language
 from .phone import ACTION_LABELS as PHONE_ACTION_LABELS, DISPATCH_RULES
 from .read_audit import staff_list_read, staff_read
@@ -156,7 +156,7 @@ def _queue_row(rec: dict, tab: str, extra: dict, now: dt.datetime, lang: str, tz
 
 
 @bp.get("")
-@login_required(*DISPATCHERS)
+@login_required(*roles_with("reports.screen_and_dispatch"))
 def queue():
     session, s, lang = read_session(), settings(), current_language()
     viewer = Viewer.of(current_user.user)
@@ -279,7 +279,7 @@ def _action_forms(actions: list[str], rec: dict, tz: str, lang: str) -> list[dic
 
 
 @bp.get("/reports/<int:report_id>")
-@login_required(*DISPATCHERS)
+@login_required(*roles_with("reports.screen_and_dispatch"))
 def report_page(report_id: int):
     session, s, lang, tz = read_session(), settings(), current_language(), settings().display_tz
     viewer = Viewer.of(current_user.user)

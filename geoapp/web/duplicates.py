@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from ..core.permissions import roles_with
 from .. import present
 from ..core import reports as core_reports
 from ..domain import lifecycle
@@ -28,7 +29,6 @@ from ..translations import N_
 from . import database, read_session, settings
 from .api import api_login_required, json_object, report_body
 from .auth import login_required
-from ..domain.vocabulary import DISPATCHER_ROLES as DISPATCHERS
 from .i18n import current_language
 
 api_bp = Blueprint("duplicates_api", __name__, url_prefix="/api/v1")
@@ -145,7 +145,7 @@ def _streets(session, lang: str) -> list[dict]:
 
 
 @bp.get("/console/duplicates")
-@login_required(*DISPATCHERS)
+@login_required(*roles_with("reports.screen_and_dispatch"))
 def page():
     session, s, lang = read_session(), settings(), current_language()
     query = validate(DuplicateQuery, request.args.to_dict())

@@ -19,7 +19,7 @@ bp = Blueprint("health", __name__)
 def migration_head() -> str:
     from alembic.script import ScriptDirectory
 
-    from ..cli import alembic_config
+    from ..db import alembic_config
 
     return ScriptDirectory.from_config(alembic_config("")).get_current_head()
 

@@ -17,6 +17,7 @@ from flask import Blueprint, g, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from ..core.permissions import roles_with
 from .. import present
 from ..domain import map_cells
 from ..domain.inputs import ReportQuery, validate
@@ -108,7 +109,7 @@ def map_data(session, lang: str, viewer: Viewer) -> dict:
 
 
 @bp.get("/map")
-@login_required()
+@login_required(*roles_with("programme.use"))
 def show_map():
     lang = current_language()
     data = map_data(read_session(), lang, Viewer.of(current_user.user))

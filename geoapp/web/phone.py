@@ -14,8 +14,9 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from ..core.permissions import roles_with
 from .. import present
-from ..domain import lifecycle
+from ..domain import audit, lifecycle
 from ..domain.accounts import issue_api_key
 from ..domain.lifecycle import ACTIONS
 from ..domain.my_street import category_path, street_outline
@@ -26,7 +27,7 @@ from ..domain.vocabulary import REPORT_STATUSES, RUNNING_STATUSES, SATISFIED
 from ..models import ReportEvent, Unit, User
 from ..translations import N_, translate
 from . import database, read_session, settings
-from .auth import login_required
+from .auth import audit_actor, login_required
 from .i18n import current_language
 from .pin import queue_labels
 
@@ -239,7 +240,7 @@ def _reason_of(events: list[dict], action: str) -> str:
 
 
 @bp.get("/reports/<int:report_id>")
-@login_required()
+@login_required(*roles_with("programme.use"))
 def report_page(report_id: int):
     session, s, lang = read_session(), settings(), current_language()
     viewer = Viewer.of(current_user.user)
@@ -299,6 +300,8 @@ def api_key():
     if request.method == "POST":  # CSRFProtect has checked the form's token before we get here
         with database().transaction() as session:
             new_key = issue_api_key(session, current_user.username)
+            audit.record(session, audit_actor(), audit.API_KEY_ISSUED, object_type="user",
+                         object_id=current_user.username, details={"via": "own account page"})
     has_key = new_key is not None or bool(current_user.user.api_key_hash)
     response = current_app.make_response(render_template("phone/api_key.html", new_key=new_key, has_key=has_key))
     response.headers["Cache-Control"] = "no-store"  # the key must not stay in a cache or the back button

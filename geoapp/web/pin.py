@@ -19,6 +19,7 @@ from flask import Blueprint, current_app, jsonify, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from ..core.permissions import roles_with
 from .. import present
 from ..domain.category_search import search_keys
 from ..domain.inputs import MAX_DESCRIPTION
@@ -133,7 +134,7 @@ def pin_data(lang: str) -> dict:
 
 
 @bp.get("/my/pin")
-@login_required()
+@login_required(*roles_with("programme.use"))
 def pin_form():
     lang = current_language()
     return render_template("pin/pin.html", data=pin_data(lang))

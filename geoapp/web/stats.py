@@ -14,9 +14,9 @@ from babel.dates import format_date as _babel_date
 from babel.numbers import format_decimal, format_percent
 from flask_babel import gettext as _
 
+from ..core.permissions import roles_with
 from ..domain import stats
 from ..domain.visibility import reads_programme
-from ..domain.vocabulary import READ_ALL_ROLES
 from ..domain.working_time import OfficeHours
 from ..translations import LOCALES, N_, translate
 from . import read_session, settings
@@ -134,7 +134,7 @@ def _period_links(today: dt.date) -> list[dict]:
 
 
 @bp.get("/stats")
-@login_required(*READ_ALL_ROLES)
+@login_required(*roles_with("reports.read_programme"))
 def page():
     lang = current_language()
     query = stats.parse_query({k: request.args.get(k) for k in ("from", "to")})[0]
@@ -165,7 +165,7 @@ def _period_text(period: stats.Period, lang: str) -> str:
 
 
 @bp.get("/stats/bulletin")
-@login_required(*READ_ALL_ROLES)
+@login_required(*roles_with("reports.read_programme"))
 def bulletin():
     """The monthly bulletin a leader prints (A4): the month's figures beside the programme's to date,
     per unit and per street, and the trend of the twelve months up to it."""

@@ -22,7 +22,7 @@ from ..domain import lifecycle
 from ..domain.my_street import category_path, street_outline
 from ..domain.reports import ReportFilter, access_to, events_of, get_report, list_reports
 from ..domain.visibility import FULL, Viewer
-from ..domain.vocabulary import MAX_PHOTOS_PER_REPORT, RUNNING_STATUSES
+from ..domain.vocabulary import HANDLED_STATUSES, MAX_PHOTOS_PER_REPORT, RUNNING_STATUSES
 from ..domain.working_time import OfficeHours, working_seconds_between
 from ..models import Report, ReportEvent, Unit
 from ..translations import N_, translate
@@ -54,7 +54,7 @@ TABS = (
     Tab("reopened", N_("返工"), statuses=("reopened",)),
     Tab("handed_back", N_("已回退"), statuses=("returned",), handed_back=True, order="newest"),
     Tab("ledger", N_("挂账"), statuses=("ledger",)),
-    Tab("done", N_("已办结"), statuses=("handled", "verified", "closed"), order="newest"),
+    Tab("done", N_("已办结"), statuses=HANDLED_STATUSES, order="newest"),
 )
 TAB_BY_KEY = {t.key: t for t in TABS}
 

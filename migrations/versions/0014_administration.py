@@ -11,6 +11,10 @@ the same core functions (geoapp/core/administration.py).
   notifications go when no handler has one. units.active: an inactive unit is not offered for
   dispatch (its reports stay as they are). The city data loader (gis_data/units.csv) keeps names
   and kinds; these columns belong to the administrator and a reload leaves them alone.
+- street_handovers: a street's representative changes on a date (the seat, representatives, stays;
+  the person, a user, changes). The previous holder's account expires at the start of that day;
+  their reports keep their reporter and still count for the street (coverage and quotas count every
+  account that held the seat: geoapp/domain/coverage.py reads the seat's users).
 
 Revision ID: 0014
 Revises: 0013
@@ -32,9 +36,23 @@ def upgrade() -> None:
     op.add_column("units", sa.Column("phone", sa.Text()))
     op.add_column("units", sa.Column("email", sa.Text()))
     op.add_column("units", sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true()))
+    op.create_table(
+        "street_handovers",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("street_id", sa.Integer(), sa.ForeignKey("streets.id"), nullable=False),
+        sa.Column("representative_id", sa.Integer(), sa.ForeignKey("representatives.id"), nullable=False),
+        sa.Column("from_user_id", sa.Integer(), sa.ForeignKey("users.id")),
+        sa.Column("to_user_id", sa.Integer(), sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("on_date", sa.Date(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("by_user_id", sa.Integer()),
+        sa.Column("by", sa.Text(), nullable=False),
+    )
+    op.create_index("street_handovers_street", "street_handovers", ["street_id", "on_date"])
 
 
 def downgrade() -> None:
+    op.drop_table("street_handovers")
     for column in ("active", "email", "phone", "contact_name"):
         op.drop_column("units", column)
     op.drop_column("users", "expires_at")
