@@ -43,6 +43,7 @@ from .errors import (  # noqa: F401 - the album's refusals, also read as albums.
 from .inputs import parse_day, refusal
 from .report_photos import ORIGINAL_DIR, store_file
 from .reports import ReportFilter, list_reports
+from .periods import Days
 from .vocabulary import HANDLED_STATUSES, WITHDRAWN_STATUSES
 
 ALBUM_DIR = "albums"  # under PHOTO_DIR: albums/ab/ab12….pdf
@@ -67,9 +68,8 @@ def _day(field: str, value: Any) -> dt.date:
 
 
 @dataclass(frozen=True)
-class Period:
-    start: dt.date   # first day
-    end: dt.date     # last day (inclusive)
+class Period(Days):
+    """An album's period: two whole calendar months (periods.Days: local days, the last included)."""
 
     @classmethod
     def parse(cls, from_: Any, to: Any) -> "Period":
@@ -84,12 +84,6 @@ class Period:
     @classmethod
     def starting(cls, start: dt.date) -> "Period":
         return cls(start, _last_day_of_next_month(start))
-
-    def bounds(self, tz: str) -> tuple[dt.datetime, dt.datetime]:
-        """[start, end) as moments: local midnight of the first day to local midnight after the last."""
-        zone = ZoneInfo(tz)
-        return (dt.datetime.combine(self.start, dt.time(), zone),
-                dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time(), zone))
 
     def params(self) -> dict[str, str]:
         return {"from_": self.start.isoformat(), "to": self.end.isoformat()}
@@ -201,7 +195,7 @@ def groups(entries: list[dict], class_order: list[str]) -> list[dict]:
 
 def draft(session: Session, period: Period, tz: str, number: int, issued_at: dt.datetime) -> dict:
     """The album as it would be issued now: cover data, summary, numbered entries in their groups."""
-    start, end = period.bounds(tz)
+    start, end = period.moments(tz)
     ids = _candidates(session, end)
     records = list_reports(session, ReportFilter(ids=tuple(ids), limit=max(len(ids), 1)))[0] if ids else []
     classes = _classes(session)

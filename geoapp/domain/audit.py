@@ -39,6 +39,8 @@ from sqlalchemy import event as sa_event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
+from .periods import next_month as _next_month
+
 # --- the events ---------------------------------------------------------------------------------
 
 SIGN_IN = "sign_in"                        # a password accepted, a session begun
@@ -356,10 +358,6 @@ def month_partitions(conn) -> list[tuple[dt.date, str]]:
     found = [(dt.date(int(m.group(1)), int(m.group(2)), 1), name)
              for name in names if (m := _PARTITION.fullmatch(name))]
     return sorted(found)
-
-
-def _next_month(day: dt.date) -> dt.date:
-    return (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
 
 
 class ExportRefused(Exception):

@@ -39,6 +39,7 @@ from ..models import User
 from ..translations import N_, Text, translate
 from .errors import BadInput, UnknownStreet
 from .inputs import _code, parse_day, validate
+from .periods import month_start as _month_start, next_month as _next_month
 from .quota import counted_photos
 from .visibility import Viewer, reads_programme
 
@@ -140,14 +141,6 @@ def parse_query(args: dict) -> CoverageQuery:
 def check_bin_m(value: int) -> int:
     """The COVERAGE_BIN_M setting, held to the rule a query's bin_m obeys (checked at startup)."""
     return _bin_m(str(value))
-
-
-def _month_start(day: dt.date) -> dt.date:
-    return day.replace(day=1)
-
-
-def _next_month(day: dt.date) -> dt.date:
-    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from ..translations import N_, Text, translate
 from .errors import BadInput
 from .inputs import _date, _fail, refusal, validate
 from .reports import OVERDUE
+from .periods import Days
 from .vocabulary import HANDLED_STATUSES, OPEN_STATUSES, SATISFIED, WITHDRAWN_STATUSES
 from .working_time import OfficeHours
 
@@ -366,23 +367,7 @@ ORDER BY pairs.n"""
 
 # --- computing ------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Period:
-    """Local calendar days, `end` inclusive."""
-    start: dt.date
-    end: dt.date
-
-    def moments(self, tz: str) -> tuple[dt.datetime, dt.datetime]:
-        zone = ZoneInfo(tz)
-        return (dt.datetime.combine(self.start, dt.time(), zone),
-                dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time(), zone))
-
-    def months(self) -> list[str]:
-        out, month = [], self.start.replace(day=1)
-        while month <= self.end:
-            out.append(month.strftime("%Y-%m"))
-            month = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-        return out
+Period = Days  # local calendar days, `end` included (geoapp/domain/periods.py)
 
 
 def programme_start(session: Session, tz: str) -> dt.date | None:

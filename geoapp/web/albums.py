@@ -33,7 +33,7 @@ from ..domain.errors import DomainError
 from ..domain.visibility import Viewer, reads_programme
 from ..translations import LOCALES, N_, translate
 from . import database, read_session, settings
-from .api import api_login_required, json_object
+from .doors import api_login_required, json_object
 from .auth import audit_actor, audit_now, login_required
 from .i18n import current_language
 

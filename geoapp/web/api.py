@@ -8,56 +8,27 @@ domain, and answers with the presenter's shapes (geoapp.present). Refusals of ev
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, current_app, g, jsonify, request
-from flask_babel import gettext as _
-from werkzeug.exceptions import BadRequest
+from flask import Blueprint, abort, g, jsonify, request
 
 from .. import present
 from ..core import reports as core_reports
 from ..domain import lifecycle
 from ..domain.dispatch import suggest_dispatch
-from ..domain.inputs import ActionInput, ReportQuery, in_zone, refusal, validate
+from ..domain.inputs import ActionInput, ReportQuery, in_zone, validate
 from ..domain.intake import IntakeRules, Reporter, Submission, submit_report
-from ..domain.reports import ReportFilter, access_to, events_of, get_report, list_reports
+from ..domain.reports import access_to, events_of, get_report, list_reports
 from ..domain.streets import streets_geojson
 from ..domain.taxonomy import category_tree, unit_list
-from ..domain.visibility import FULL, Viewer
 from ..translations import request_language, translate
 from . import database, read_session, settings
-from .errors import HTTP_ERRORS, render_error
+from .doors import api_login_required, json_object, report_body, report_filter
 from .read_audit import staff_list_read, staff_read
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 REPORT_FIELDS = ("client_id", "lat", "lon", "crs", "category", "description")
-
-
-def _unauthorized():
-    code, msgid = HTTP_ERRORS[401]
-    return render_error(code, 401, _(msgid), headers={"WWW-Authenticate": 'Bearer realm="geoapp"'})
-
-
-def api_login_required(view):
-    """Who is asking is decided in one place, web/auth.py: the bearer key (other apps) or the
-    session cookie (our own pages). A cookie is sent by the browser on its own, so a state-changing
-    request that rides on it must also carry the page's CSRF token (header X-CSRFToken); a bearer
-    key cannot be sent by a forged cross-site request, so it needs none."""
-    from .auth import request_user
-
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        user, via = request_user()
-        if user is None:
-            return _unauthorized()
-        if via == "session" and request.method not in ("GET", "HEAD", "OPTIONS"):
-            current_app.extensions["csrf"].protect()
-        g.user = user
-        g.viewer = Viewer.of(user)
-        return view(*args, **kwargs)
-    return wrapper
 
 
 def _submission_from_request() -> Submission:
@@ -68,18 +39,6 @@ def _submission_from_request() -> Submission:
         return Submission(**{k: request.form.get(k) for k in REPORT_FIELDS}, photos=photos)
     body = json_object()
     return Submission(**{k: body.get(k) for k in REPORT_FIELDS})
-
-
-def json_object() -> dict:
-    """The request's JSON body as an object; else the one refusal every API gives (malformed JSON,
-    nested too deep for the parser, or not an object)."""
-    try:
-        body = request.get_json(silent=False) if request.is_json else None
-    except (BadRequest, RecursionError):
-        body = None
-    if not isinstance(body, dict):
-        raise refusal("body", "object")
-    return body
 
 
 @bp.post("/reports")
@@ -124,26 +83,6 @@ def index_reports():
     if flt.bbox is not None:
         body["bbox"] = list(flt.bbox)
     return jsonify(body)
-
-
-def report_filter(query: ReportQuery, viewer: Viewer) -> ReportFilter:
-    """The console's filters (query string) as the domain's ReportFilter — every list and map uses this."""
-    start, end = query.period(settings().display_tz)
-    return ReportFilter(bbox=query.bbox, statuses=query.status, street=query.street,
-                        reporter_id=viewer.user_id if query.mine else None, category=query.category,
-                        unit=query.unit, created_from=start, created_before=end, overdue=query.overdue,
-                        album=query.album, viewer=viewer, limit=query.limit, offset=query.offset)
-
-
-def report_body(session, record, viewer: Viewer) -> dict:
-    """One report as the API and the pages show it to this viewer: with its history and the actions
-    this viewer may take when they see it in full."""
-    seen = access_to(viewer, record)
-    body = present.report(record, seen)
-    if seen == FULL:
-        body["events"] = [present.event(e) for e in events_of(session, record["id"])]
-        body["actions"] = lifecycle.available_actions(viewer, record)
-    return body
 
 
 def _action_from_request() -> tuple[ActionInput, list[bytes]]:

@@ -17,7 +17,7 @@ from ..domain.snapping import locate
 from ..domain.vocabulary import NEARBY_ALONG_M
 from ..models import Report, Street
 from . import read_session, settings
-from .api import api_login_required
+from .doors import api_login_required
 from .i18n import current_language
 
 bp = Blueprint("api_me", __name__, url_prefix="/api/v1")

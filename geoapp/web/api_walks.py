@@ -8,7 +8,7 @@ from ..domain.errors import BodyTooLarge
 from ..domain.inputs import refusal
 from ..domain.walks import Walker, WalkRules, list_stretches, parse_chunk, parse_query, record_chunk
 from . import database, read_session, settings
-from .api import api_login_required
+from .doors import api_login_required
 
 bp = Blueprint("api_walks", __name__, url_prefix="/api/v1")
 

@@ -27,7 +27,7 @@ from ..domain.visibility import FULL, Viewer
 from ..domain.working_time import OfficeHours
 from ..translations import N_, translate
 from . import read_session, settings
-from .api import report_filter
+from .doors import report_filter
 from .auth import login_required
 from .i18n import current_language
 from .phone import ACTION_LABELS as PHONE_ACTION_LABELS, DISPATCH_RULES

@@ -23,7 +23,7 @@ from ..domain import coverage
 from ..domain.visibility import Viewer
 from ..translations import LOCALES, N_, translate
 from . import read_session, settings
-from .api import api_login_required
+from .doors import api_login_required
 from .auth import login_required
 from .i18n import current_language
 from .tables import Sheet, csv_response, xlsx_bytes, xlsx_response

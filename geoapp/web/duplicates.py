@@ -27,7 +27,7 @@ from ..domain.visibility import Viewer
 from ..models import Street
 from ..translations import N_
 from . import database, read_session, settings
-from .api import api_login_required, json_object, report_body
+from .doors import api_login_required, json_object, report_body
 from .auth import login_required
 from .i18n import current_language
 

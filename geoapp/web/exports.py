@@ -26,7 +26,7 @@ from ..domain.visibility import reads_programme
 from ..translations import N_, translate
 from ..db import close_quietly
 from . import database, read_session, settings
-from .api import api_login_required, report_filter
+from .doors import api_login_required, report_filter
 from .auth import audit_now
 from .i18n import current_language
 from .tables import Sheet, attachment, csv_response, xlsx_bytes, xlsx_response

@@ -16,7 +16,7 @@ from ..domain import notifications
 from ..domain.errors import BadInput
 from ..translations import N_, Text
 from . import database, read_session, settings
-from .api import api_login_required
+from .doors import api_login_required
 from .auth import login_required
 from .i18n import current_language
 

@@ -28,7 +28,7 @@ from ..domain.visibility import Viewer
 from ..domain.vocabulary import FINISHED_STATUSES, REPORT_STATUSES
 from ..translations import N_
 from . import read_session, settings
-from .api import api_login_required, report_filter
+from .doors import api_login_required, report_filter
 from .auth import login_required
 from .i18n import current_language
 

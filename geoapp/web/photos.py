@@ -16,7 +16,7 @@ from ..domain import audit, visibility
 from ..domain.photos import content_type_of, watermark_font_check
 from ..models import Photo, Report
 from . import read_session, settings
-from .api import api_login_required
+from .doors import api_login_required
 
 bp = Blueprint("photos", __name__, url_prefix="/api/v1")
 

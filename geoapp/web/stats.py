@@ -20,7 +20,7 @@ from ..domain.visibility import reads_programme
 from ..domain.working_time import OfficeHours
 from ..translations import LOCALES, N_, translate
 from . import read_session, settings
-from .api import api_login_required
+from .doors import api_login_required
 from .auth import login_required
 from .i18n import current_language
 
