@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from .domain import photos
     from .web import (api, api_me, api_walks, assets, auth, close_session, errors, health, i18n, maps, phone,
-                      photos as photo_routes, pin, security)
+                      photos as photo_routes, pin, security, admin_security)
 
     photos.configure_decoding(settings.photo_decode_slots, run_dir=settings.run_dir)  # per machine: lock files
     app.teardown_appcontext(close_session)
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         # the API checks CSRF itself, only for writes that ride on the session cookie (api.api_login_required)
         csrf.exempt(api_bp)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(admin_security.bp)  # /admin/security, the second factor (sign-in's 2nd step, enrolling)
     app.register_blueprint(maps.bp)
     app.register_blueprint(phone.bp)
     app.register_blueprint(pin.bp)

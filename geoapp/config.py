@@ -15,6 +15,11 @@ def _float(name: str, default: float) -> float:
     return float(raw) if raw not in (None, "") else default
 
 
+def _optional_int(name: str) -> int | None:
+    raw = os.environ.get(name)
+    return int(float(raw)) if raw not in (None, "") else None
+
+
 def _bbox(name: str, default: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     raw = os.environ.get(name)
     if not raw:
@@ -135,10 +140,14 @@ class Settings:
     session_remember_days: float = field(default_factory=lambda: _float("SESSION_REMEMBER_DAYS", 30.0))
     # Failed sign-ins allowed per username and per client IP within one window; one more and further
     # attempts (even with the right password) are refused until the window ends. Checked before any
-    # password hash is computed; successful sign-ins are not counted.
-    login_fails_per_user: int = field(default_factory=lambda: int(_float("LOGIN_FAILS_PER_USER", 5)))
+    # password hash is computed; successful sign-ins are not counted. The per-username count and the
+    # window's length are the security administrator's (/admin/security: lockout_failures,
+    # lockout_minutes; geoapp/domain/security_policy.py); LOGIN_FAILS_PER_USER and
+    # LOGIN_FAIL_WINDOW_MINUTES, when set, override the policy (tests, an emergency), and the policy
+    # page says so. Unset (None): the policy decides.
+    login_fails_per_user: int | None = field(default_factory=lambda: _optional_int("LOGIN_FAILS_PER_USER"))
     login_fails_per_ip: int = field(default_factory=lambda: int(_float("LOGIN_FAILS_PER_IP", 30)))
-    login_fail_window_minutes: int = field(default_factory=lambda: int(_float("LOGIN_FAIL_WINDOW_MINUTES", 15)))
+    login_fail_window_minutes: int | None = field(default_factory=lambda: _optional_int("LOGIN_FAIL_WINDOW_MINUTES"))
     # How many reverse proxies stand in front of the app and are trusted to say who the client is
     # (X-Forwarded-For/-Proto): 0 for `geoapp serve` reached directly (a client's header is then
     # ignored, so no one can choose their own address), 1 behind the production nginx.

@@ -89,6 +89,17 @@ def users_with_demo_password(session: Session) -> list[str]:
                   if check_password_hash(hashed, DEMO_PASSWORD) for name in group)
 
 
+def _demo_policy(session: Session) -> None:
+    """Passwords do not expire in the demo (its accounts share the published password, and a demo
+    left running must not send everyone to "change password" after 90 days). Only while no one has
+    saved the policy: a security administrator's own choice is never overwritten by a later load."""
+    from .domain import audit, security_policy
+
+    policy = security_policy.read(session)
+    if policy.updated_by is None and policy.password_max_age_days != 0:
+        security_policy.update_policy(session, audit.Actor(username="demo", role="cli"), password_max_age_days=0)
+
+
 def load_demo(session: Session, settings: Settings, *, n_reports: int = 300, seed: int = 2024) -> str:
     if not settings.demo:
         message = "GEOAPP_DEMO=0: no demo users or reports created"
@@ -98,6 +109,7 @@ def load_demo(session: Session, settings: Settings, *, n_reports: int = 300, see
                         + ", ".join(leftover) + "; give each a new one with `geoapp users set-password NAME`")
         return message
     users = _ensure_users(session)
+    _demo_policy(session)
     walked = _demo_walks(session, settings, users, random.Random(seed + 1))
     already = session.execute(text("SELECT count(*) FROM reports")).scalar_one()
     if already:

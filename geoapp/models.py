@@ -190,12 +190,20 @@ class User(Base):
     # administrator gave, in the city's zone), is refused everywhere (accounts.USABLE); nothing is deleted
     disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # migration 0015: the TOTP second factor (domain/second_factor.py). A secret without
+    # totp_enabled_at is an enrolment not yet confirmed by a code; totp_last_step is the 30-s step of
+    # the last code accepted, so a code is never accepted twice
+    totp_secret: Mapped[str | None] = mapped_column(Text)
+    totp_enabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     representative = relationship("Representative")
     unit = relationship("Unit")
     __table_args__ = (
         CheckConstraint(one_of("role", USER_ROLES), name="user_role"),
         CheckConstraint("(role = 'representative') = (representative_id IS NOT NULL)", name="user_rep"),
         CheckConstraint("(role = 'unit_handler') = (unit_id IS NOT NULL)", name="user_unit"),
+        CheckConstraint("totp_enabled_at IS NULL OR totp_secret IS NOT NULL", name="user_totp_enabled"),
+        CheckConstraint("totp_last_step IS NULL OR totp_enabled_at IS NOT NULL", name="user_totp_step"),
     )
 
 
@@ -542,3 +550,39 @@ class AuditAnchor(Base):
     rows: Mapped[int] = mapped_column(BigInteger)
     file: Mapped[str] = mapped_column(Text)
     file_sha256: Mapped[str] = mapped_column(Text)
+
+
+# --- the security administrator's policy ([6]; domain/security_policy.py, migration 0015) -----------
+
+class SecurityPolicy(Base):
+    """等保 2.0's password and session policy: one row (id = 1), set on /admin/security. No foreign
+    key on updated_by: removing a user must neither touch nor be blocked by the policy."""
+    __tablename__ = "security_policy"
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False, server_default="1")
+    password_max_age_days: Mapped[int] = mapped_column(Integer, server_default="90")   # 0: never expires
+    password_history: Mapped[int] = mapped_column(Integer, server_default="5")         # the last N, not again
+    lockout_failures: Mapped[int] = mapped_column(Integer, server_default="5")
+    lockout_minutes: Mapped[int] = mapped_column(Integer, server_default="30")
+    idle_timeout_minutes: Mapped[int] = mapped_column(Integer, server_default="30")    # staff sessions
+    totp_required_for_administrators: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_by: Mapped[int | None] = mapped_column(Integer)
+    __table_args__ = (
+        CheckConstraint("id = 1", name="security_policy_one_row"),
+        CheckConstraint("password_max_age_days BETWEEN 0 AND 365", name="security_policy_max_age"),
+        CheckConstraint("password_history BETWEEN 0 AND 24", name="security_policy_history"),
+        CheckConstraint("lockout_failures BETWEEN 3 AND 20", name="security_policy_lockout_failures"),
+        CheckConstraint("lockout_minutes BETWEEN 1 AND 1440", name="security_policy_lockout_minutes"),
+        CheckConstraint("idle_timeout_minutes BETWEEN 5 AND 480", name="security_policy_idle_timeout"),
+    )
+
+
+class PasswordHistory(Base):
+    """A password hash the user had before (their current one is users.password_hash), with when it
+    was set: a new password may not be one of the last N."""
+    __tablename__ = "password_history"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    password_hash: Mapped[str] = mapped_column(Text)
+    set_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("password_history_user_time", "user_id", "set_at"),)

@@ -276,6 +276,14 @@ def test_city_data_is_previewed_then_applied_as_previewed(sysadmin, db, city_fol
     [row] = audit_rows(db, audit.CITY_DATA_LOADED)
     assert row["details"]["fingerprint"] == previewed
     assert [t for t in row["details"]["tables"] if t["table"] == "units"][0]["added"] == ["M99"]
+    # the city data is loaded once per test run: put the real one back for the tests after this one
+    from geoapp.config import PROJECT_ROOT, Settings
+    from geoapp.gis.loader import load_city_data
+
+    with db.transaction() as session:
+        load_city_data(session, PROJECT_ROOT / "gis_data", Settings(database_url="postgresql://x/y").city_bbox)
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM units WHERE code = 'M99'")).scalar_one() == 0
 
 
 def test_city_data_that_cannot_load_says_why_and_changes_nothing(sysadmin, city_folder):

@@ -105,6 +105,9 @@ PAGES = [
     Page("/stats/bulletin", "leader"),
     Page("/api/v1/stats?by=unit", "leader", bearer=True),
     Page("/api/v1/stats?by=colour", "dispatcher", status=400, bearer=True),
+    # [6]: the security administrator's policy, and enrolling a second factor
+    Page("/admin/security", "secadmin"),
+    Page("/account/second-factor", "rep03"),
 ]
 
 # Attributes a person reads (or hears from a screen reader)

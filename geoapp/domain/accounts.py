@@ -4,7 +4,9 @@
   fast hash is enough and stays indexable).
 - Passwords are stored as Werkzeug hashes (scrypt: deliberately slow, ~80 ms) and must pass
   `check_password_policy`. `authenticate` costs one hash check whether or not the user exists or has
-  a password, so the time to refuse does not tell which usernames exist.
+  a password, so the time to refuse does not tell which usernames exist. A new password may not be
+  one of the user's last N (the security policy's password_history, domain/security_policy.py):
+  the hash it replaces is kept for that.
 - `session_version` is carried by every signed-in web session (geoapp/web/auth.py); raising it
   (`end_sessions`: sign-out, any password change) ends all of that user's sessions at once.
 """
@@ -21,6 +23,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..models import User
 from ..translations import N_, Text
+from . import security_policy
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -47,6 +50,7 @@ class WeakPassword(ValueError):
         "contains_username": N_("密码不能包含用户名。"),
         "common": N_("这个密码太常见，很容易被猜中，请换一个。"),
         "unchanged": N_("新密码不能与当前密码相同。"),
+        "reused": N_("新密码不能与最近 {n} 次使用过的密码相同。"),
     }
 
     def __init__(self, code: str, **params):
@@ -147,6 +151,7 @@ def end_sessions(session: Session, user_id: int) -> None:
 
 
 def _store_password(session: Session, user: User, password: str, *, must_change: bool) -> None:
+    security_policy.remember_password(session, user)  # the one replaced joins the history (no reuse)
     user.password_hash = generate_password_hash(password)
     user.must_change_password = must_change
     user.password_changed_at = dt.datetime.now(dt.timezone.utc)
@@ -159,8 +164,16 @@ def set_password(session: Session, username: str, password: str, *, must_change:
     the user's sessions end; with `must_change` the user must choose a new one at next sign-in."""
     user = _existing(session, username)
     check_password_policy(user.username, password)
+    _refuse_reuse(session, user, password)
     _store_password(session, user, password, must_change=must_change)
     return user
+
+
+def _refuse_reuse(session: Session, user: User, password: str, *, current_checked: bool = False) -> None:
+    """WeakPassword("reused") when `password` is one of the user's last N (the security policy's N)."""
+    policy = security_policy.read(session)
+    if security_policy.reused(session, user, password, policy, current_checked=current_checked):
+        raise WeakPassword("reused", n=policy.password_history)
 
 
 def change_password(session: Session, user_id: int, current: str, new: str) -> User:
@@ -175,6 +188,7 @@ def change_password(session: Session, user_id: int, current: str, new: str) -> U
         raise WrongPassword()
     if new == current:
         raise WeakPassword("unchanged")
+    _refuse_reuse(session, user, new, current_checked=True)
     _store_password(session, user, new, must_change=False)
     return user
 

@@ -69,11 +69,15 @@ STREET_HANDED_OVER = "street_handed_over"  # a street's representative changed o
 CITY_DATA_LOADED = "city_data_loaded"      # gis_data/ reloaded from /admin/city-data (what changed)
 AUDIT_READ = "audit_read"                  # the audit administrator read or exported the trail
 AUDIT_EXPORT = "audit_export"              # old months written to a file and dropped (`geoapp audit export`)
+POLICY_CHANGED = "policy_changed"          # the security administrator saved the policy: before/after
+TOTP_ENABLED = "totp_enabled"              # a second factor put in use (domain/second_factor.py)
+TOTP_DISABLED = "totp_disabled"            # removed (a wrong password or code given for it: failed)
+SIGN_IN_SECOND_FACTOR_FAILED = "sign_in_second_factor_failed"  # a wrong or reused code (independent)
 
 EVENTS = (SIGN_IN, SIGN_IN_FAILED, SIGN_IN_LOCKED, SIGN_OUT, PASSWORD_CHANGED, PASSWORD_SET, API_KEY_ISSUED, API_KEY_REVOKED,
           USER_CREATED, USER_DISABLED, USER_ENABLED, USER_EXPIRY_SET, PASSWORD_RESET, ROLE_CHANGED,
           ASSIGNMENT_CHANGED, UNIT_CHANGED, STREET_HANDED_OVER, CITY_DATA_LOADED, REPORT_ACTION, REPORT_VIEW, EXPORT, ALBUM_ISSUE, ALBUM_DOWNLOAD, PHOTO_ORIGINAL_VIEW, AUDIT_READ,
-          AUDIT_EXPORT)
+          AUDIT_EXPORT, POLICY_CHANGED, TOTP_ENABLED, TOTP_DISABLED, SIGN_IN_SECOND_FACTOR_FAILED)
 OUTCOMES = ("ok", "refused", "failed")  # the CHECK constraint audit_outcome (migration 0013)
 
 # the key of the chain's advisory lock: any constant no other lock of the app uses ("audit" in ASCII)

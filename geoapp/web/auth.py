@@ -16,6 +16,12 @@ Failed sign-ins are counted per username and per client IP (Flask-Limiter's stor
 default the table rate_limits, shared by every worker: geoapp/ratelimit_store.py);
 past the limit, sign-in is refused with 429 before any password hash is computed, so guessing costs the
 server nothing and a correct password is refused too until the window ends.
+
+The security administrator's policy (geoapp/domain/security_policy.py, read once per request:
+`current_policy`) sets the per-username limit and the window, ends a staff session (every role but
+the representative's) unused for idle_timeout_minutes, sends a password older than its age to be
+changed at sign-in, and may require the three administrators to use a second factor. A user with a
+second factor gives the code on a second step (web/admin_security.py) before the session begins.
 """
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ import math
 import time
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, Flask, abort, current_app, redirect, render_template, request, session,
+from flask import (Blueprint, Flask, abort, current_app, g, redirect, render_template, request, session,
                    url_for)
 from flask_babel import format_decimal, gettext as _, ngettext
 from flask_limiter import Limiter
@@ -38,7 +44,7 @@ from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired
 
 from ..config import Settings
-from ..domain import accounts, audit
+from ..domain import accounts, audit, second_factor, security_policy
 from ..domain.accounts import (MIN_PASSWORD_LENGTH, WeakPassword, WrongPassword, authenticate, end_sessions,
                                user_for_key, user_for_session)
 from ..domain.visibility import Viewer, reads_programme
@@ -53,6 +59,11 @@ FAILED = N_("用户名或密码不正确。")  # msgid: one sentence whether the
 
 # keys this module keeps in the session, besides Flask-Login's (_user_id, _fresh, _id)
 SIGNED_IN_AT, SEEN_AT = "signed_in_at", "seen_at"
+# set when a staff session ended for being unused (the sign-in page then says why): the minutes
+IDLE_ENDED = "idle_ended_minutes"
+# the second factor's enrolment page (web/admin_security.py): the one page an administrator who
+# must enrol may open
+ENROL_ENDPOINT = "admin_security.second_factor_page"
 SEEN_RESOLUTION_S = 60  # "last used" is rewritten at most once a minute (each rewrite resends the cookie)
 
 
@@ -121,6 +132,12 @@ def _load_from_session(user_id: str) -> Principal | None:
     if user is None:  # expired, signed out elsewhere, password changed, or user removed
         _forget_sign_in()
         return None
+    if user.role != "representative" and now - session[SEEN_AT] >= current_policy().idle_timeout_minutes * 60:
+        # 等保's idle timeout for staff: a console left open on a shared desk ends (the phones of
+        # representatives keep SESSION_IDLE_MINUTES and "keep me signed in")
+        _forget_sign_in()
+        session[IDLE_ENDED] = current_policy().idle_timeout_minutes
+        return None
     if now - session[SEEN_AT] >= SEEN_RESOLUTION_S:
         session[SEEN_AT] = int(now)
     return Principal(user, "session")
@@ -137,6 +154,18 @@ def _load_from_request(req) -> Principal | None:
     return Principal(user, "api_key") if user is not None else None
 
 
+def current_policy() -> security_policy.Policy:
+    """The security administrator's policy, read once per request (geoapp/domain/security_policy.py)."""
+    if "geoapp_security_policy" not in g:
+        g.geoapp_security_policy = security_policy.read(read_session())
+    return g.geoapp_security_policy
+
+
+def must_enrol_second_factor(user: User) -> bool:
+    """An administrator the policy requires a second factor of, who has none yet (not in the demo)."""
+    return second_factor.must_enrol(user, current_policy(), demo=settings().demo)
+
+
 def api_user() -> User | None:
     """The user an API request's bearer key identifies (None: no valid key)."""
     if current_user.is_authenticated and getattr(current_user, "via", None) == "api_key":
@@ -149,7 +178,8 @@ def request_user() -> tuple[User | None, str | None]:
     A session whose password must be changed first is not let into the API either."""
     if not current_user.is_authenticated:
         return None, None
-    if current_user.via == "session" and current_user.must_change_password:
+    if current_user.via == "session" and (current_user.must_change_password
+                                          or must_enrol_second_factor(current_user.user)):
         return None, None
     return current_user.user, current_user.via
 
@@ -160,7 +190,9 @@ def _to_login():
 
 def login_required(*roles: str):
     """The page needs a signed-in user (else: to /login?next=…), one whose password need not be
-    changed first (else: to /account/password), and one of `roles` when given (else 403)."""
+    changed first (else: to /account/password), who need not enrol a second factor first (an
+    administrator under the security policy, outside the demo: else to /account/second-factor), and
+    one of `roles` when given (else 403)."""
     def decorate(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
@@ -168,6 +200,8 @@ def login_required(*roles: str):
                 return _to_login()
             if current_user.must_change_password and request.endpoint != "auth.change_password":
                 return redirect(url_for("auth.change_password"))
+            if request.endpoint != ENROL_ENDPOINT and must_enrol_second_factor(current_user.user):
+                return redirect(url_for(ENROL_ENDPOINT))  # before any other page
             if roles and current_user.role not in roles:
                 abort(403)
             return view(*args, **kwargs)
@@ -209,16 +243,27 @@ class SignInThrottle:
     starts at the first failure); tells how long to wait once either count is used up. Only failures
     are counted, by the caller, after the check; the test comes before any hash is computed. Two
     requests for the same name racing through the test can each still be checked: at most the
-    number of requests served at once (every worker's threads) beyond the limit."""
+    number of requests served at once (every worker's threads) beyond the limit.
 
-    def __init__(self, limiter: Limiter, per_user: int, per_ip: int, window_minutes: int):
+    The per-username count and the window's length are the security policy's (lockout_failures,
+    lockout_minutes), read per request, unless the settings override them (None: they do not). A
+    changed policy starts fresh counts: the limit's amount and length are part of its key."""
+
+    def __init__(self, limiter: Limiter, per_user: int | None, per_ip: int, window_minutes: int | None):
         self.limiter = limiter
-        self.per_user = RateLimitItemPerMinute(per_user, window_minutes, namespace="signin-failed-user")
-        self.per_ip = RateLimitItemPerMinute(per_ip, window_minutes, namespace="signin-failed-ip")
+        self.per_user_override, self.per_ip_limit, self.window_override = per_user, per_ip, window_minutes
+
+    def limits(self) -> tuple[int, int]:
+        """(failed sign-ins allowed per username, the window in minutes) in force now."""
+        policy = current_policy()
+        return self.per_user_override or policy.lockout_failures, self.window_override or policy.lockout_minutes
 
     def _counts(self, username: str):
+        per_user, minutes = self.limits()
         name = (username or "").strip().lower()[:128]  # "Admin" and "admin " count as admin
-        return ((self.per_user, name), (self.per_ip, get_remote_address() or "unknown"))
+        return ((RateLimitItemPerMinute(per_user, minutes, namespace="signin-failed-user"), name),
+                (RateLimitItemPerMinute(self.per_ip_limit, minutes, namespace="signin-failed-ip"),
+                 get_remote_address() or "unknown"))
 
     def wait_seconds(self, username: str) -> int:
         """0 if a password may be checked now; else how many seconds until it may."""
@@ -255,8 +300,11 @@ def _safe_next(target: str | None) -> str:
 
 
 def _login_page(form: LoginForm, error: str | None = None, status: int = 200, headers: dict | None = None):
+    current_user.is_authenticated  # noqa: B018 - loads the session's user first: an idle one ends here
+    idle = session.pop(IDLE_ENDED, None)
+    notice = _("您已 %(n)s 分钟未操作，为了安全已自动退出，请重新登录。", n=idle) if isinstance(idle, int) else None
     return render_template("auth/login.html", form=form, remember_days=format_decimal(settings().session_remember_days),
-                           error=error), \
+                           error=error, notice=notice), \
         status, headers or {}
 
 
@@ -293,11 +341,31 @@ def login():
         throttle().failed(username)
         audit_now(audit.SIGN_IN_FAILED, actor=audit_actor(username), outcome="failed")
         return _login_page(form, _(FAILED), 401)
-    _start_session(user, remember=bool(form.remember.data))
-    audit_now(audit.SIGN_IN, object_type="user", object_id=user.id, details={"via": "form"})
-    if user.must_change_password:
+    remember, next_target = bool(form.remember.data), request.args.get("next")
+    if second_factor.enabled(user):  # the session begins only once the code is right too
+        from .admin_security import ask_for_code  # here: that module builds on this one
+
+        return ask_for_code(user, remember=remember, next_target=next_target)
+    return signed_in(user, remember=remember, next_target=next_target)
+
+
+def signed_in(user: User, *, remember: bool, next_target: str | None, second_factor_used: bool = False):
+    """Begin the session of a user who proved who they are, and send them where they must go first:
+    a password to change (a one-time one, or one older than the policy allows), a second factor to
+    enrol (an administrator, when the policy requires it), else where they were going."""
+    expired = not user.must_change_password and security_policy.password_expired(user, current_policy())
+    if expired:
+        with database().transaction() as s:
+            security_policy.require_change_if_expired(s, user, current_policy())
+    _start_session(user, remember=remember)
+    details = {"via": "form"} | ({"second_factor": "totp"} if second_factor_used else {}) \
+        | ({"password_expired": True} if expired else {})
+    audit_now(audit.SIGN_IN, object_type="user", object_id=user.id, details=details)
+    if user.must_change_password or expired:
         return redirect(url_for("auth.change_password"))
-    return redirect(_safe_next(request.args.get("next")))
+    if must_enrol_second_factor(user):
+        return redirect(url_for(ENROL_ENDPOINT))
+    return redirect(_safe_next(next_target))
 
 
 @bp.post("/logout")
