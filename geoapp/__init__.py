@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from .domain import photos
     from .web import (api, api_me, api_walks, assets, auth, close_session, errors, health, i18n, maps, phone,
-                      photos as photo_routes, pin, security, admin_security)
+                      photos as photo_routes, pin, security, admin_security, admin_audit)
 
     photos.configure_decoding(settings.photo_decode_slots, run_dir=settings.run_dir)  # per machine: lock files
     app.teardown_appcontext(close_session)
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         area.init_app(app, csrf)
     from .web import admin  # the system administrator's pages (/admin), and the administrators' menu
     admin.init_app(app)
+    admin_audit.init_app(app, csrf)  # the auditor's /admin/audit, its CSV, GET /api/v1/audit (CSRF-exempt API)
     auth.init_app(app)  # who is asking (Flask-Login: session cookie or bearer key), sign-in throttle
 
     from .cli import register_commands

@@ -452,6 +452,38 @@ def audit_partitions(months_ahead: int):
     click.echo(f"{made} partitions made")
 
 
+@audit_cli.command("export")
+@click.option("--before", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Export the whole months before this day (YYYY-MM-DD); at least 180 days ago.")
+@click.option("--to", "to", required=True, type=click.Path(dir_okay=False, path_type=Path, resolve_path=True),
+              help="The new file to write (JSON lines, each row with its prev_hash and hash).")
+def audit_export(before, to: Path):
+    """Write the audit trail's whole months before --before to a new file, then drop them from the
+    database and anchor the chain at the last exported row (the schema's owner: scripts/geoapp-admin
+    passes OWNER_DATABASE_URL). Refused, nothing changed, if that would keep less than 180 days."""
+    from .db import Database
+    from .domain.audit import Actor, ExportRefused, export_months
+
+    if not to.parent.is_dir():  # refused before anything is read, as a refusal and not a traceback
+        raise click.ClickException(f"{to.parent} is not a directory: nothing exported")
+    owner = Database(current_app.config["GEOAPP"].owner_database_url)
+    try:
+        done = export_months(owner.engine, before.date(), to, actor=Actor.cli())
+    except ExportRefused as exc:
+        raise click.ClickException(f"export refused: {exc}") from None
+    except OSError as exc:  # the file could not be written (permissions, a full disk): nothing was dropped
+        raise click.ClickException(f"cannot write {to}: {exc.strerror or exc}; nothing dropped") from None
+    finally:
+        owner.engine.dispose()
+    if not done.months:
+        click.echo(f"no whole month before {before.date()} is left in the trail: nothing exported")
+        return
+    click.echo(f"months: {', '.join(m.replace('_', '-') for m in done.months)}")
+    click.echo(f"rows: {done.rows}")
+    click.echo(f"file: {done.file}")
+    click.echo(f"sha256: {done.file_sha256}")
+
+
 def register_commands(app: Flask) -> None:
     from .serve import serve
     for group in (db_cli, gis_cli, demo_cli, users_cli, photos_cli, map_cli, notify_cli, serve, albums_cli,
